@@ -1,0 +1,99 @@
+/* gort.h - Go's runtime as a C library: the public API.
+ *
+ * The names here are a contract (see DESIGN.md): programs outside the project
+ * compile against them. Each comment gives the Go equivalent.
+ *
+ * This header grows with each capability of the runtime. Today it holds the
+ * allocator: the manual heap (gort_malloc and friends, the same allocator that
+ * libgort-malloc.so exports under the standard names) and the memory
+ * statistics.
+ */
+#ifndef GORT_H
+#define GORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GORT_API __attribute__((visibility("default")))
+#define GORT_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define GORT_API
+#define GORT_MALLOC_ATTR
+#endif
+
+typedef void (*gort_fn)(void *arg);
+
+/* ---- manual heap: the same allocator without GC ---------------------------
+ * Thread-safe, usable from any thread with no initialisation. Memory is
+ * aligned to 16 bytes (8 for requests of at most 8 bytes). Out of memory or an
+ * overflowing size: NULL with errno = ENOMEM. Freeing a pointer the allocator
+ * never returned, or (when it can tell cheaply) freeing twice, is a fatal
+ * error ("fatal error: free of invalid pointer 0x...", exit status 2). */
+GORT_API GORT_MALLOC_ATTR void *gort_malloc(size_t n);
+GORT_API void   gort_free(void *p);
+GORT_API GORT_MALLOC_ATTR void *gort_calloc(size_t count, size_t size);
+GORT_API void  *gort_realloc(void *p, size_t n);
+GORT_API void  *gort_reallocarray(void *p, size_t count, size_t size);
+GORT_API GORT_MALLOC_ATTR void *gort_aligned_alloc(size_t align, size_t n);
+GORT_API int    gort_posix_memalign(void **out, size_t align, size_t n);
+GORT_API size_t gort_malloc_usable_size(const void *p);
+
+/* debug.FreeOSMemory: return every free page to the operating system now. */
+GORT_API void   gort_free_os_memory(void);
+
+/* ---- statistics: runtime.MemStats, field names in snake_case -------------- */
+#define GORT_NUM_SIZE_CLASSES 67   /* including class 0 (large objects) */
+
+typedef struct gort_size_class_stats {
+    uint32_t size;        /* object size of the class in bytes */
+    uint64_t mallocs;     /* cumulative objects allocated */
+    uint64_t frees;       /* cumulative objects freed */
+} gort_size_class_stats;
+
+typedef struct gort_memstats {
+    /* general */
+    uint64_t alloc;          /* bytes of allocated heap objects (= heap_alloc) */
+    uint64_t total_alloc;    /* cumulative bytes allocated */
+    uint64_t sys;            /* bytes obtained from the OS (heap + metadata) */
+    uint64_t lookups;        /* always 0, as in Go */
+    uint64_t mallocs;        /* cumulative objects allocated */
+    uint64_t frees;          /* cumulative objects freed */
+    /* heap */
+    uint64_t heap_alloc;     /* bytes of allocated objects */
+    uint64_t heap_sys;       /* bytes of heap address space committed for the heap */
+    uint64_t heap_idle;      /* bytes in free spans (committed or released) */
+    uint64_t heap_inuse;     /* bytes in in-use spans */
+    uint64_t heap_released;  /* bytes of free spans returned to the OS */
+    uint64_t heap_objects;   /* live objects */
+    /* off-heap metadata */
+    uint64_t mspan_inuse, mspan_sys;
+    uint64_t mcache_inuse, mcache_sys;
+    uint64_t other_sys;      /* page map and other runtime metadata */
+    /* garbage collector (filled once the collector exists; 0 before) */
+    uint64_t next_gc;
+    uint64_t last_gc;
+    uint64_t pause_total_ns;
+    uint64_t pause_ns[256];
+    uint64_t pause_end[256];
+    uint32_t num_gc;
+    uint32_t num_forced_gc;
+    double   gc_cpu_fraction;
+    /* per size class; by_size[0] is large objects (size 0) */
+    gort_size_class_stats by_size[GORT_NUM_SIZE_CLASSES];
+} gort_memstats;
+
+/* runtime.ReadMemStats */
+GORT_API void gort_read_memstats(gort_memstats *m);
+/* Print the statistics and the per-size-class table for humans. */
+GORT_API void gort_print_memstats(const gort_memstats *m, void *file /* FILE* */);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GORT_H */

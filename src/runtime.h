@@ -1,0 +1,164 @@
+/* runtime.h - gort's core structures and the rules they share.
+ *
+ * The names are Go's (runtime/runtime2.go, mheap.go, mcache.go) so that a
+ * reader can hold gort and Go side by side. This header holds what more than
+ * one part of the runtime needs: the runtime lock, throw, debug checks, and
+ * the allocator's structures (mspan, mheap, mcache). Each structure says
+ * what protects each of its fields. src/HACKING.md states the rules.
+ */
+#ifndef GORT_RUNTIME_H
+#define GORT_RUNTIME_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/sizeclasses.h"
+#include "os/os.h"
+
+#ifndef GORT_DEBUG_LEVEL
+#define GORT_DEBUG_LEVEL 0
+#endif
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define CACHE_LINE 64
+
+/* A hint inside spin loops. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+/* ---- fatal errors -------------------------------------------------------
+ * throw: an unrecoverable runtime error. Prints "fatal error: <msg>" and
+ * exits with status 2, allocating nothing (it may be called with the heap
+ * lock held or the heap corrupt). throwf takes a printf-like format with
+ * only %s, %d, %u, %x, %p and %zu. */
+_Noreturn void throw(const char *msg);
+_Noreturn void throwf(const char *fmt, ...);
+/* print to stderr without allocating (same formats as throwf) */
+void printerr(const char *fmt, ...);
+
+#define assert_always(cond)                                                  \
+    do {                                                                     \
+        if (unlikely(!(cond)))                                               \
+            throwf("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
+    } while (0)
+#if GORT_DEBUG_LEVEL >= 1
+#define dassert(cond) assert_always(cond)
+#else
+#define dassert(cond) ((void)0)
+#endif
+
+/* GORT_DEBUG=name=value,...: the integer for name, or def (env.c). */
+int64_t debug_int(const char *name, int64_t def);
+
+/* ---- runtime lock --------------------------------------------------------
+ * A futex mutex (Go's lock_futex.go): a few spins, then sleep. Zero value is
+ * unlocked. It blocks the thread, so it is held only for short, bounded
+ * work, never across a goroutine switch or a system call that can block. */
+typedef struct rlock {
+    _Atomic uint32_t key;   /* 0 unlocked, 1 locked, 2 locked with sleepers */
+} rlock;
+
+void lock(rlock *l);
+void unlock(rlock *l);
+bool trylock(rlock *l);
+#define assert_lock_held(l) dassert(atomic_load_explicit(&(l)->key, memory_order_relaxed) != 0)
+
+/* ---- the allocator's structures (src/alloc/, see malloc.c) -------------- */
+
+#define ARENA_SHIFT 26                         /* 64 MiB arenas */
+#define ARENA_BYTES ((uintptr_t)1 << ARENA_SHIFT)
+#define PAGES_PER_ARENA (ARENA_BYTES >> PAGE_SHIFT)
+#define ADDR_BITS 48
+#define ARENA_L1_ENTRIES ((uintptr_t)1 << (ADDR_BITS - ARENA_SHIFT))
+
+typedef struct mspan mspan;
+typedef struct mcache mcache;
+
+/* Span states. Legal transitions:
+ *   DEAD -> FREE (heap grows or a span is split off)
+ *   FREE -> INUSE (mheap_alloc) -> FREE (mheap_free)
+ *   FREE -> DEAD (merged into a neighbour; the struct goes back to fixalloc)
+ *   FREE -> SCAVENGING -> FREE (the scavenger releases it outside the lock) */
+enum {
+    SPAN_DEAD = 0,
+    SPAN_FREE = 1,
+    SPAN_INUSE = 2,          /* manual (malloc) memory */
+    SPAN_SCAVENGING = 3,
+};
+
+/* Where an in-use small span sits within its owning mcache. */
+enum {
+    SPAN_IN_BIN = 0,         /* the class's current span (mcache.bins[c].span) */
+    SPAN_IN_PARTIAL = 1,     /* on the class's partial list: has free objects */
+    SPAN_IN_FULL = 2,        /* on no list: every object is out */
+};
+
+/* mspan: a run of pages. Three cache lines: the first is read by every free
+ * (fixed while the span is in use), the second belongs to the owner, the
+ * third to threads that free into the span remotely. */
+struct mspan {
+    /* Fixed while INUSE; written under h->lock when the span changes state. */
+    uintptr_t base;            /* first byte */
+    uintptr_t npages;
+    uintptr_t limit;           /* base + nelems * elemsize (small spans) */
+    mcache *owner;             /* small spans: the owning cache; NULL for large */
+    uint32_t elemsize;         /* object size; for large spans npages*PAGE_SIZE */
+    uint32_t divmagic;         /* offset * divmagic >> 32 == object index */
+    uint32_t nelems;
+    uint8_t sizeclass;         /* 0: large object */
+    _Atomic uint8_t state;     /* SPAN_*; atomic because lookups read it racily */
+    uint8_t noscan;            /* for the GC: never holds pointers */
+    uint8_t needzero;          /* large spans: memory may be dirty */
+    uint32_t sweepgen;         /* for the GC's sweeper (Go's sg-2/sg-1/sg) */
+
+    /* Owned by the owner mcache (no lock) while INUSE; by h->lock while FREE. */
+    alignas(CACHE_LINE) mspan *next, *prev;  /* partial list, or heap free list */
+    void *freelist;            /* objects freed by the owner (not the bin's) */
+    uintptr_t carve;           /* next never-used object; carve..limit untouched */
+    uint32_t nfreelist;        /* objects on freelist */
+    uint32_t used;             /* objects neither on freelist nor uncarved */
+    uint8_t where;             /* SPAN_IN_* */
+    int64_t freetime;          /* FREE: nanotime when it became free */
+    uint8_t *allocbits;        /* for the GC (NULL for manual spans) */
+    uint8_t *gcmarkbits;       /* for the GC (NULL for manual spans) */
+
+    /* Remote frees: any thread pushes here (Treiber stack, CAS). The owner
+     * takes the whole list with one exchange. The thread that turns xfree
+     * from empty to non-empty also pushes the span on owner->xspans. */
+    alignas(CACHE_LINE) _Atomic(void *) xfree;
+    mspan *xnext;              /* link on owner->xspans; written by that pusher */
+};
+
+/* One size class inside a cache. The hot pair (free, counters) share a line. */
+typedef struct mbin {
+    void *free;                /* objects ready to hand out, all from span */
+    _Atomic uint64_t nmalloc;  /* cumulative; written by the owner only */
+    _Atomic uint64_t nfree;    /* cumulative frees done by this cache's thread */
+    mspan *span;               /* current span (SPAN_IN_BIN) or NULL */
+    mspan *partial;            /* owned spans with free objects (SPAN_IN_PARTIAL) */
+} mbin;
+
+/* mcache: per-thread (later per-P) allocation cache. Owned by one thread at
+ * a time: no lock, no atomic on the fast path. When its thread exits it is
+ * flushed and parked on the idle list for the next thread; it is never
+ * freed, so a remote free may always push to owner->xspans. */
+struct mcache {
+    mbin bins[NUM_SIZE_CLASSES];
+    alignas(CACHE_LINE) _Atomic(mspan *) xspans; /* spans with remote frees */
+    mcache *next_idle;         /* idle list. Protected by the idle lock. */
+    mcache *next_all;          /* list of all caches; append-only, atomic head */
+    _Atomic int state;         /* MCACHE_* */
+};
+
+enum { MCACHE_ACTIVE = 1, MCACHE_IDLE = 2, MCACHE_ORPHAN = 3 };
+
+#endif
