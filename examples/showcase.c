@@ -1,13 +1,176 @@
 /* showcase.c - what gort does today, on defaults.
- * Grows with each capability of the runtime. */
+ *
+ * Runs a few allocation workloads twice in one process, once through gort's
+ * manual heap and once through the C library's malloc, prints the times
+ * side by side, then shows gort's statistics and how freed memory goes back
+ * to the operating system. It grows with each capability of the runtime.
+ *
+ *   showcase            # default sizes (~2 s)
+ *   showcase quick      # smaller (for tests)
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "gort.h"
-int main(void)
+
+typedef struct allocator {
+    const char *name;
+    void *(*alloc)(size_t);
+    void (*release)(void *);
+} allocator;
+
+static const allocator gort = {"gort", gort_malloc, gort_free};
+static const allocator libc = {"libc", malloc, free};
+
+static double now(void)
 {
-    void *p = gort_malloc(100);
-    gort_free(p);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static long scale = 1;
+
+/* Single thread: random small sizes, a live set of 4096 slots. */
+static double small_objects(const allocator *a)
+{
+    enum { SLOTS = 4096 };
+    void *slot[SLOTS] = {0};
+    uint64_t s = 88172645463325252ULL;
+    long ops = scale ? 4000000 * scale : 100000;
+    double t = now();
+    for (long i = 0; i < ops; i++) {
+        uint64_t r = rng(&s);
+        size_t k = r % SLOTS;
+        a->release(slot[k]);
+        slot[k] = a->alloc(16 + (r >> 32) % 240);
+        *(char *)slot[k] = 1;
+    }
+    t = now() - t;
+    for (int k = 0; k < SLOTS; k++)
+        a->release(slot[k]);
+    return t / ops * 1e9;
+}
+
+/* Producer/consumer: one thread allocates, the other frees. */
+enum { RING = 1024 };
+typedef struct ring {
+    void *_Atomic cell[RING];
+    const allocator *a;
+    long n;
+} ring;
+
+static void *consumer(void *arg)
+{
+    ring *r = arg;
+    for (long i = 0; i < r->n; i++) {
+        void *p;
+        while (!(p = atomic_exchange_explicit(&r->cell[i % RING], NULL, memory_order_acquire)))
+            ;
+        r->a->release(p);
+    }
+    return NULL;
+}
+
+static double cross_thread(const allocator *a)
+{
+    static ring r;
+    memset(&r, 0, sizeof r);
+    r.a = a;
+    r.n = scale ? 2000000 * scale : 50000;
+    pthread_t t;
+    double t0 = now();
+    pthread_create(&t, NULL, consumer, &r);
+    for (long i = 0; i < r.n; i++) {
+        void *p = a->alloc(64);
+        while (atomic_load_explicit(&r.cell[i % RING], memory_order_acquire))
+            ;
+        atomic_store_explicit(&r.cell[i % RING], p, memory_order_release);
+    }
+    pthread_join(t, NULL);
+    return (now() - t0) / r.n * 1e9;
+}
+
+/* Large blocks freed and allocated again in a loop. */
+static double large_blocks(const allocator *a)
+{
+    long ops = scale ? 20000 * scale : 500;
+    double t = now();
+    for (long i = 0; i < ops; i++) {
+        size_t n = (size_t)(64 + (i * 7919) % 960) << 10;
+        char *p = a->alloc(n);
+        for (size_t j = 0; j < n; j += 4096)
+            p[j] = 1;
+        a->release(p);
+    }
+    return (now() - t) / ops * 1e9;
+}
+
+static size_t rss(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return (size_t)res * 4096;
+}
+
+int main(int argc, char **argv)
+{
+    bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    if (quick)
+        scale = 0;
+    struct { const char *name; double (*fn)(const allocator *); } work[] = {
+        {"small objects, 1 thread", small_objects},
+        {"allocate here, free there", cross_thread},
+        {"large blocks in a loop", large_blocks},
+    };
+    printf("gort: Go's allocator as a C library\n\n");
+    printf("%-28s %12s %12s %8s\n", "workload (ns/op)", "gort", "libc", "ratio");
+    for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
+        double g = work[i].fn(&gort), l = work[i].fn(&libc);
+        printf("%-28s %12.1f %12.1f %8.2f\n", work[i].name, g, l, g / l);
+    }
+    printf("(ratio = gort / libc; below 1 is faster. bench/malloc compares jemalloc,\n"
+           " tcmalloc and mimalloc too.)\n\n");
+
+    /* Memory comes back: allocate 256 MiB, free it, give it to the OS. */
+    enum { N = 4096 };
+    static void *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = gort_malloc(64 << 10);
+        memset(blocks[i], 1, 64 << 10);
+    }
+    size_t full = rss();
     gort_memstats m;
     gort_read_memstats(&m);
+    printf("statistics with 256 MiB live:\n");
     gort_print_memstats(&m, stdout);
+    for (int i = 0; i < N; i++)
+        gort_free(blocks[i]);
+    gort_free_os_memory();
+    size_t after = rss();
+    gort_read_memstats(&m);
+    printf("\nafter freeing it all and gort_free_os_memory():\n");
+    printf("heap_inuse %.1f MiB, heap_released %.1f MiB; RSS %.1f MiB -> %.1f MiB\n",
+           m.heap_inuse / 1048576.0, m.heap_released / 1048576.0, full / 1048576.0,
+           after / 1048576.0);
     return 0;
 }

@@ -252,12 +252,13 @@ void mcache_free_owned_slow(mcache *c, mspan *s, void *p)
 
 void mcache_free_remote(mspan *s, void *p)
 {
+    /* acquire on success: pairs with the owner's exchange (see collect) */
     void *old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     do {
         if (unlikely(old == p))
             bad_free(p);
         *(void **)p = old;
-    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, p, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, p, memory_order_acq_rel,
                                                     memory_order_relaxed));
     if (old == NULL) {
         mcache *o = s->owner;
@@ -274,7 +275,9 @@ void mcache_collect(mcache *c)
     mspan *s = atomic_exchange_explicit(&c->xspans, NULL, memory_order_acquire);
     while (s) {
         mspan *next = s->xnext;   /* read before s can be pushed again */
-        void *list = atomic_exchange_explicit(&s->xfree, NULL, memory_order_acquire);
+        /* acq_rel: our read of s->xnext happens before the next pusher's
+         * write, which reads the NULL we store here */
+        void *list = atomic_exchange_explicit(&s->xfree, NULL, memory_order_acq_rel);
         if (list) {
             uint32_t n = 1;
             void *tail = list;
