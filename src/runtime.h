@@ -138,9 +138,11 @@ struct mspan {
     mspan *xnext;              /* link on owner->xspans; written by that pusher */
 };
 
-/* One size class inside a cache. The hot pair (free, counters) share a line. */
+/* One size class inside a cache. The hot fields share the first 32 bytes. */
 typedef struct mbin {
-    void *free;                /* objects ready to hand out, all from span */
+    void *free;                /* objects ready to hand out, from any span */
+    uint32_t n;                /* objects on free */
+    uint32_t max;              /* past this, half of free goes back to spans */
     _Atomic uint64_t nmalloc;  /* cumulative; written by the owner only */
     _Atomic uint64_t nfree;    /* cumulative frees done by this cache's thread */
     mspan *span;               /* current span (SPAN_IN_BIN) or NULL */
@@ -148,7 +150,9 @@ typedef struct mbin {
 } mbin;
 
 /* mcache: per-thread (later per-P) allocation cache. Owned by one thread at
- * a time: no lock, no atomic on the fast path. When its thread exits it is
+ * a time: no lock, no atomic on the fast path. A bin's list may hold objects
+ * of any span, its own or other caches' (a free goes to the freeing
+ * thread's bin); spans get objects back when a bin overflows. When its thread exits it is
  * flushed and parked on the idle list for the next thread; it is never
  * freed, so a remote free may always push to owner->xspans. */
 struct mcache {

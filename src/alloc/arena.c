@@ -130,6 +130,15 @@ void pagemap_set(uintptr_t base, uintptr_t npages, mspan *s, bool all)
     }
 }
 
+void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls)
+{
+    for (uintptr_t i = 0; i < npages; i++) {
+        uintptr_t a = base + i * PAGE_SIZE;
+        atomic_store_explicit(&meta_of_page(a)->pageinfo[(a >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)],
+                              cls ? (uint32_t)cls | (uint32_t)(i << 8) : 0, memory_order_relaxed);
+    }
+}
+
 uintptr_t pages_count_released(uintptr_t base, uintptr_t npages)
 {
     uintptr_t n = 0;

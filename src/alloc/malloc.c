@@ -75,9 +75,10 @@ static __attribute__((noinline)) void *alloc_class_slow(uint8_t cls)
     }
     mbin *b = &c->bins[cls];
     void *p = b->free;
-    if (p)
+    if (p) {
         b->free = *(void **)p;
-    else if (!(p = mcache_refill(c, cls))) {
+        b->n--;
+    } else if (!(p = mcache_refill(c, cls))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -94,6 +95,7 @@ static inline void *alloc_class(uint8_t cls)
         void *p = b->free;
         if (likely(p != NULL)) {
             b->free = *(void **)p;
+            b->n--;
             count_malloc(b);
             return p;
         }
@@ -154,36 +156,57 @@ static void free_large(mspan *s)
     mheap_free(s);
 }
 
-void gort_free(void *p)
+/* Not a small object: large, NULL, or not ours. */
+static __attribute__((noinline)) void free_slow(void *p)
 {
-    if (unlikely(!p))
+    if (!p)
         return;
     mspan *s = span_of_object(p);
-    uint8_t cls = s->sizeclass;
-    if (unlikely(cls == 0)) {
-        free_large(s);
-        return;
-    }
+    if (s->sizeclass)
+        bad_free(p);   /* a small span the page info does not know: corrupt */
+    free_large(s);
+}
+
+/* The first free on a thread that never allocated. */
+static __attribute__((noinline)) void free_nocache(void *p)
+{
+    if (!mcache_get_slow())
+        throw("out of memory for a thread cache");
+    gort_free(p);
+}
+
+/* free: the page info gives the size class and the object's offset in its
+ * span, so a small object is checked and pushed on this thread's bin
+ * without touching the span; the span hears of it only when the bin
+ * overflows (mcache.c). Every slow case leaves by a tail call. */
+void gort_free(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    arena_meta *m = arena_of(a);
+    if (unlikely(!m))
+        return free_slow(p);
+    uint32_t info = pageinfo_of(m, a);
+    uint8_t cls = PAGEINFO_CLASS(info);
+    if (unlikely(cls == 0))
+        return free_slow(p);
+    const class_info *ci = &class_infos[cls];
+    uintptr_t off = (a & (PAGE_SIZE - 1)) + (PAGEINFO_INDEX(info) << PAGE_SHIFT);
+    if (unlikely(((off * ci->divmagic) >> 32) * ci->size != off || off + ci->size > ci->span_bytes))
+        bad_free(p);
     mcache *c = tls_mcache;
-    if (likely(s->owner == c)) {
-        mbin *b = &c->bins[cls];
-        if (unlikely((uintptr_t)p >= s->carve || p == b->free))
-            bad_free(p);
-        if (likely(s == b->span)) {
-            *(void **)p = b->free;
-            b->free = p;
-        } else {
-            mcache_free_owned_slow(c, s, p);
-        }
-        count_free(b);
-        return;
-    }
-    if (unlikely(!c) && !(c = mcache_get_slow())) {
-        mcache_free_remote(s, p);   /* no cache for stats: count nothing */
-        return;
-    }
-    mcache_free_remote(s, p);
-    count_free(&c->bins[cls]);
+    if (unlikely(!c))
+        return free_nocache(p);
+    mbin *b = &c->bins[cls];
+    void *head = b->free;
+    if (unlikely(p == head))
+        bad_free(p);
+    *(void **)p = head;
+    b->free = p;
+    count_free(b);
+    uint32_t n = b->n + 1;
+    b->n = n;
+    if (unlikely(n > b->max))
+        mcache_bin_overflow(c, cls);
 }
 
 static int overflow_mul(size_t a, size_t b, size_t *out)

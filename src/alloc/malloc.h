@@ -23,6 +23,10 @@ void  fixalloc_free(fixalloc *f, void *p);
  * Per 64 MiB arena: the page -> span table and the released-page bitmap. */
 typedef struct arena_meta {
     mspan *spans[PAGES_PER_ARENA];          /* INUSE: every page; FREE: first and last */
+    /* Small INUSE spans only, else 0: size class | page index in span << 8.
+     * Dense (4 bytes a page) so that free() finds an object's class and
+     * checks its alignment without touching the span. */
+    _Atomic uint32_t pageinfo[PAGES_PER_ARENA];
     uint64_t released[PAGES_PER_ARENA / 64];/* page holds no physical memory, reads zero. Protected by h->lock */
 } arena_meta;
 
@@ -45,6 +49,16 @@ static inline mspan *spanof(uintptr_t p)
         return NULL;
     return __atomic_load_n(&a->spans[(p >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)], __ATOMIC_RELAXED);
 }
+
+static inline uint32_t pageinfo_of(arena_meta *a, uintptr_t p)
+{
+    return atomic_load_explicit(&a->pageinfo[(p >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)],
+                                memory_order_relaxed);
+}
+#define PAGEINFO_CLASS(i) ((uint8_t)((i) & 0xff))
+#define PAGEINFO_INDEX(i) ((uintptr_t)(i) >> 8)
+/* Set pageinfo for every page of a small span (or clear it: cls 0). */
+void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls);
 
 /* Set the page map for [base, base+npages*PAGE_SIZE) (all pages or just the
  * ends). Caller holds h->lock. */
@@ -106,8 +120,7 @@ void mheap_verify(void);
 extern __thread mcache *tls_mcache __attribute__((tls_model("initial-exec")));
 mcache *mcache_get_slow(void);            /* attach a cache to this thread */
 void   *mcache_refill(mcache *c, uint8_t cls);  /* bin empty: returns an object or NULL */
-void    mcache_free_owned_slow(mcache *c, mspan *s, void *p);
-void    mcache_free_remote(mspan *s, void *p);
+void    mcache_bin_overflow(mcache *c, uint8_t cls); /* bin over max: return half */
 void    mcache_flush(mcache *c);          /* give back all cached objects */
 void    mcache_collect(mcache *c);        /* take in remote frees */
 void    mcache_collect_idle(void);        /* collect for parked caches */

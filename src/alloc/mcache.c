@@ -2,49 +2,59 @@
  *
  * An mcache is owned by one thread at a time (one P, once the scheduler
  * exists) and needs no lock. For each size class it has a bin: a list of
- * free objects from one span (the current span), and a list of partial
- * spans. Spans belong to the cache that took them from the heap until they
- * are empty again; that ownership is what makes both kinds of free cheap:
+ * free objects ready to hand out (with its length and a maximum), the
+ * current span, and a list of partial spans.
  *
- *   local free  (the freeing thread owns the span): push on the bin's list
- *               if the span is current, else on the span's own free list.
- *               No atomics. A span whose last object comes back returns to
- *               the heap; a full span that gets one back becomes partial.
- *   remote free (another cache owns it): one CAS pushes the object on the
- *               span's xfree stack. The thread that turns xfree from empty
- *               to non-empty also pushes the span on its owner's xspans
- *               stack, so the owner finds remote frees without scanning
- *               its spans. The owner takes each stack whole with one atomic
- *               exchange when a bin runs dry (mcache_collect).
+ * Spans belong to the cache that took them from the heap until they are
+ * empty again. Objects do not: a free pushes the object on the freeing
+ * thread's bin whatever span it came from (tcmalloc's thread cache), so a
+ * thread that frees and allocates in a loop never touches span metadata,
+ * and free() needs only the page info (class and offset: arena.c) to find
+ * the bin. When a bin grows past its maximum, the older half goes back to
+ * the spans (return_objects):
  *
- * This is mimalloc's sharded-free-list idea (per span rather than per 64 KiB
- * page) on Go's span/size-class heap. Rejected: tcmalloc's model where any
- * thread caches any object and caches overflow to a central list. There a
- * producer/consumer pair moves every object through a locked central list
- * and memory comes back to spans only when every cache lets go, which is
- * why such allocators are slow on cross-thread frees and rarely give RSS
- * back.
+ *   own span     the objects go on the span's free list; no atomics. A span
+ *                whose last object comes back returns to the heap; a full
+ *                span that gets objects back becomes partial.
+ *   other cache  the objects are pushed on the span's xfree stack, a whole
+ *                run of consecutive objects of one span with one CAS. The
+ *                thread that turns xfree from empty to non-empty also
+ *                pushes the span on its owner's xspans stack, so the owner
+ *                finds remote frees without scanning its spans; it takes
+ *                each stack whole with one atomic exchange when a bin runs
+ *                dry (mcache_collect).
+ *
+ * So a producer/consumer pair costs the consumer a push per object and one
+ * CAS per run, and memory goes back to the owner's spans, where it can be
+ * reused or, once a span is empty, returned to the heap and to the OS.
+ * This borrows mimalloc's per-span remote-free lists; it rejects tcmalloc's
+ * central free lists, where every object on its way between threads goes
+ * through a lock and spans rarely empty. A bin's maximum is 64 KiB worth of
+ * objects (4 to 512), so a thread caches at most a few MiB.
+ *
+ * Refill (a bin ran dry): collect remote frees, then take the current
+ * span's free list, or carve a page worth of never-used objects from it
+ * (carving lazily keeps a fresh span's untouched pages out of RSS), then a
+ * partial span, then a new span from the heap.
  *
  * Why a span is never on two xspans stacks: it is pushed only by the free
  * that made xfree non-empty, and xfree becomes empty again only by the
- * owner's exchange, which the owner does after reading s->xnext. Why a
- * span is never returned to the heap while a remote free is under way: its
+ * owner's exchange, which the owner does after reading s->xnext. Why a span
+ * is never returned to the heap while a remote free is under way: its
  * `used` count includes objects on xfree until the owner collects them, so
  * it cannot reach zero first.
  *
  * Accounting: span->used counts objects that are neither on the span's free
- * list nor uncarved; objects on the bin's list count as used (the fast path
- * does not touch the span at all).
+ * list nor uncarved; objects in any bin count as used.
  *
- * Thread exit: a pthread key destructor flushes the cache (collects remote
- * frees, returns the bin lists to their spans, returns empty spans to the
- * heap) and parks it on the idle list; the next new thread adopts it, spans
- * and all. Caches are never freed, so a late remote free into a parked
- * cache's span is still safe; the scavenger collects for parked caches.
- * fork: the child keeps only its own thread's cache; caches of threads that
- * do not exist in the child are orphaned (never reused: one of them might
- * have been mid-operation), which leaks their partial spans in the child
- * only.
+ * Thread exit: a pthread key destructor flushes the cache (bins back to
+ * their spans, remote frees collected, empty spans back to the heap) and
+ * parks it on the idle list; the next new thread adopts it, spans and all.
+ * Caches are never freed, so a late remote free into a parked cache's span
+ * is still safe; the scavenger collects for parked caches. fork: the child
+ * keeps only its own thread's cache; caches of threads that do not exist in
+ * the child are orphaned (never reused: one of them might have been
+ * mid-operation), which leaks their partial spans in the child only.
  *
  * See malloc.c for the overview.
  */
@@ -110,6 +120,10 @@ mcache *mcache_get_slow(void)
         atomic_store_explicit(&all_caches, c, memory_order_release);
         atomic_fetch_add_explicit(&mcache_count, 1, memory_order_relaxed);
     }
+    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+        uint32_t m = 65536 / class_to_size[cls];
+        c->bins[cls].max = m < 4 ? 4 : m > 512 ? 512 : m;
+    }
     atomic_store_explicit(&c->state, MCACHE_ACTIVE, memory_order_relaxed);
     unlock(&idle_lock);
     /* Publish before registering: pthread_setspecific or pthread_atfork may
@@ -153,9 +167,12 @@ static void partial_remove(mbin *b, mspan *s)
     s->next = s->prev = NULL;
 }
 
-/* A span not current in its bin got objects back on its own free list. */
+/* A span got objects back on its own free list. The current span stays
+ * even when empty; any other empty span goes back to the heap. */
 static void span_gained(mbin *b, mspan *s)
 {
+    if (s->where == SPAN_IN_BIN)
+        return;
     if (s->used == 0) {
         if (s->where == SPAN_IN_PARTIAL)
             partial_remove(b, s);
@@ -180,15 +197,17 @@ static void carve(mbin *b, mspan *s)
         *(void **)(p + i * size) = p + (i + 1) * size;
     *(void **)(p + (n - 1) * size) = b->free;
     b->free = p;
+    b->n += (uint32_t)n;
     s->carve += n * size;
     s->used += (uint32_t)n;
 }
 
+/* Only called with the bin empty (refill), so no tail walk is needed. */
 static void take_freelist(mbin *b, mspan *s)
 {
-    /* b->free is empty whenever we refill, so no tail walk is needed */
-    dassert(b->free == NULL);
+    dassert(b->free == NULL && b->n == 0);
     b->free = s->freelist;
+    b->n += s->nfreelist;
     s->used += s->nfreelist;
     s->freelist = NULL;
     s->nfreelist = 0;
@@ -197,11 +216,8 @@ static void take_freelist(mbin *b, mspan *s)
 void *mcache_refill(mcache *c, uint8_t cls)
 {
     mbin *b = &c->bins[cls];
-    if (atomic_load_explicit(&c->xspans, memory_order_relaxed)) {
+    if (atomic_load_explicit(&c->xspans, memory_order_relaxed))
         mcache_collect(c);
-        if (b->free)
-            goto pop;
-    }
     mspan *s = b->span;
     if (s) {
         if (s->freelist) {
@@ -236,29 +252,19 @@ void *mcache_refill(mcache *c, uint8_t cls)
 pop:;
     void *p = b->free;
     b->free = *(void **)p;
+    b->n--;
     return p;
 }
 
-void mcache_free_owned_slow(mcache *c, mspan *s, void *p)
-{
-    if (unlikely(p == s->freelist))
-        bad_free(p);
-    *(void **)p = s->freelist;
-    s->freelist = p;
-    s->nfreelist++;
-    s->used--;
-    span_gained(&c->bins[s->sizeclass], s);
-}
-
-void mcache_free_remote(mspan *s, void *p)
+/* Push the chain head..tail (n objects) on span s, owned by another cache:
+ * one CAS for the whole chain. */
+static void free_remote_chain(mspan *s, void *head, void *tail)
 {
     /* acquire on success: pairs with the owner's exchange (see collect) */
     void *old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     do {
-        if (unlikely(old == p))
-            bad_free(p);
-        *(void **)p = old;
-    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, p, memory_order_acq_rel,
+        *(void **)tail = old;
+    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, head, memory_order_acq_rel,
                                                     memory_order_relaxed));
     if (old == NULL) {
         mcache *o = s->owner;
@@ -268,6 +274,54 @@ void mcache_free_remote(mspan *s, void *p)
         } while (!atomic_compare_exchange_weak_explicit(&o->xspans, &h, s, memory_order_release,
                                                         memory_order_relaxed));
     }
+}
+
+/* Give n objects (a NULL-terminated list) back to their spans. Runs of
+ * consecutive objects from one span are handed over together: a local
+ * span takes them on its free list, a remote one with one CAS. */
+static void return_objects(mcache *c, void *list)
+{
+    while (list) {
+        mspan *s = spanof((uintptr_t)list);
+        void *head = list, *tail = list;
+        uint32_t n = 1;
+        list = *(void **)list;
+        while (list && (uintptr_t)list - s->base < s->limit - s->base) {
+            tail = list;
+            list = *(void **)list;
+            n++;
+        }
+        if (s->owner == c) {
+            /* the check the fast path could not afford: never-carved memory */
+            for (void *q = head;; q = *(void **)q) {
+                if (unlikely((uintptr_t)q >= s->carve))
+                    bad_free(q);
+                if (q == tail)
+                    break;
+            }
+            *(void **)tail = s->freelist;
+            s->freelist = head;
+            s->nfreelist += n;
+            s->used -= n;
+            span_gained(&c->bins[s->sizeclass], s);
+        } else {
+            free_remote_chain(s, head, tail);
+        }
+    }
+}
+
+void mcache_bin_overflow(mcache *c, uint8_t cls)
+{
+    mbin *b = &c->bins[cls];
+    /* keep the most recently freed half (cache-warm); return the rest */
+    uint32_t keep = b->max / 2;
+    void *q = b->free;
+    for (uint32_t i = 1; i < keep; i++)
+        q = *(void **)q;
+    void *rest = *(void **)q;
+    *(void **)q = NULL;
+    b->n = keep;
+    return_objects(c, rest);
 }
 
 void mcache_collect(mcache *c)
@@ -285,17 +339,11 @@ void mcache_collect(mcache *c)
                 tail = *(void **)tail;
                 n++;
             }
-            mbin *b = &c->bins[s->sizeclass];
-            if (s == b->span) {
-                *(void **)tail = b->free;
-                b->free = list;
-            } else {
-                *(void **)tail = s->freelist;
-                s->freelist = list;
-                s->nfreelist += n;
-                s->used -= n;
-                span_gained(b, s);   /* may return s to the heap */
-            }
+            *(void **)tail = s->freelist;
+            s->freelist = list;
+            s->nfreelist += n;
+            s->used -= n;
+            span_gained(&c->bins[s->sizeclass], s);   /* may return s to the heap */
         }
         s = next;
     }
@@ -303,28 +351,25 @@ void mcache_collect(mcache *c)
 
 void mcache_flush(mcache *c)
 {
+    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+        mbin *b = &c->bins[cls];
+        void *list = b->free;
+        b->free = NULL;
+        b->n = 0;
+        return_objects(c, list);
+    }
     mcache_collect(c);
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
         mbin *b = &c->bins[cls];
         mspan *s = b->span;
         if (!s)
             continue;
-        uint32_t n = 0;
-        void *list = b->free, *tail = NULL;
-        for (void *q = list; q; q = *(void **)q) {
-            tail = q;
-            n++;
-        }
-        if (tail) {
-            *(void **)tail = s->freelist;
-            s->freelist = list;
-            s->nfreelist += n;
-            s->used -= n;
-        }
-        b->free = NULL;
         b->span = NULL;
         s->where = SPAN_IN_FULL;
-        span_gained(b, s);
+        if (s->used == 0)
+            mheap_free(s);
+        else if (s->freelist || s->carve < s->limit)
+            partial_push(b, s);
     }
 }
 

@@ -240,6 +240,8 @@ mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
     atomic_store_explicit(&s->xfree, NULL, memory_order_relaxed);
     s->xnext = NULL;
     pagemap_set(s->base, npages, s, true);
+    if (sizeclass)
+        pageinfo_set(s->base, npages, sizeclass);
     atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_release);
     atomic_fetch_add_explicit(&h->inuse, npages * PAGE_SIZE, memory_order_relaxed);
     unlock(&h->lock);
@@ -250,8 +252,13 @@ void mheap_free(mspan *s)
 {
     mheap *h = &mheap_;
     lock(&h->lock);
-    dassert(atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_INUSE);
+    if (unlikely(atomic_load_explicit(&s->state, memory_order_relaxed) != SPAN_INUSE)) {
+        unlock(&h->lock);   /* two threads freed the same large object */
+        bad_free((void *)s->base);
+    }
     atomic_fetch_sub_explicit(&h->inuse, s->npages * PAGE_SIZE, memory_order_relaxed);
+    if (s->sizeclass)
+        pageinfo_set(s->base, s->npages, 0);
     s->owner = NULL;
     s->sizeclass = 0;
     free_span_locked(h, s, os_nanotime());
