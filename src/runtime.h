@@ -138,16 +138,20 @@ struct mspan {
     mspan *xnext;              /* link on owner->xspans; written by that pusher */
 };
 
-/* One size class inside a cache. The hot fields share the first 32 bytes. */
+/* One size class inside a cache: the hot part, 32 bytes. */
 typedef struct mbin {
     void *free;                /* objects ready to hand out, from any span */
     uint32_t n;                /* objects on free */
     uint32_t max;              /* past this, half of free goes back to spans */
     _Atomic uint64_t nmalloc;  /* cumulative; written by the owner only */
     _Atomic uint64_t nfree;    /* cumulative frees done by this cache's thread */
+} mbin;
+
+/* One size class inside a cache: the spans it owns (cold). */
+typedef struct mclass {
     mspan *span;               /* current span (SPAN_IN_BIN) or NULL */
     mspan *partial;            /* owned spans with free objects (SPAN_IN_PARTIAL) */
-} mbin;
+} mclass;
 
 /* mcache: per-thread (later per-P) allocation cache. Owned by one thread at
  * a time: no lock, no atomic on the fast path. A bin's list may hold objects
@@ -157,11 +161,14 @@ typedef struct mbin {
  * freed, so a remote free may always push to owner->xspans. */
 struct mcache {
     mbin bins[NUM_SIZE_CLASSES];
+    mclass classes[NUM_SIZE_CLASSES];
     alignas(CACHE_LINE) _Atomic(mspan *) xspans; /* spans with remote frees */
     mcache *next_idle;         /* idle list. Protected by the idle lock. */
     mcache *next_all;          /* list of all caches; append-only, atomic head */
     _Atomic int state;         /* MCACHE_* */
 };
+
+_Static_assert(sizeof(mbin) == 32, "mbin is indexed by a shift");
 
 enum { MCACHE_ACTIVE = 1, MCACHE_IDLE = 2, MCACHE_ORPHAN = 3 };
 

@@ -146,22 +146,22 @@ static void cache_destructor(void *arg)
     unlock(&idle_lock);
 }
 
-static void partial_push(mbin *b, mspan *s)
+static void partial_push(mclass *k, mspan *s)
 {
     s->where = SPAN_IN_PARTIAL;
     s->prev = NULL;
-    s->next = b->partial;
-    if (b->partial)
-        b->partial->prev = s;
-    b->partial = s;
+    s->next = k->partial;
+    if (k->partial)
+        k->partial->prev = s;
+    k->partial = s;
 }
 
-static void partial_remove(mbin *b, mspan *s)
+static void partial_remove(mclass *k, mspan *s)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        b->partial = s->next;
+        k->partial = s->next;
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
@@ -169,16 +169,16 @@ static void partial_remove(mbin *b, mspan *s)
 
 /* A span got objects back on its own free list. The current span stays
  * even when empty; any other empty span goes back to the heap. */
-static void span_gained(mbin *b, mspan *s)
+static void span_gained(mclass *k, mspan *s)
 {
     if (s->where == SPAN_IN_BIN)
         return;
     if (s->used == 0) {
         if (s->where == SPAN_IN_PARTIAL)
-            partial_remove(b, s);
+            partial_remove(k, s);
         mheap_free(s);
     } else if (s->where == SPAN_IN_FULL) {
-        partial_push(b, s);
+        partial_push(k, s);
     }
 }
 
@@ -216,9 +216,10 @@ static void take_freelist(mbin *b, mspan *s)
 void *mcache_refill(mcache *c, uint8_t cls)
 {
     mbin *b = &c->bins[cls];
+    mclass *k = &c->classes[cls];
     if (atomic_load_explicit(&c->xspans, memory_order_relaxed))
         mcache_collect(c);
-    mspan *s = b->span;
+    mspan *s = k->span;
     if (s) {
         if (s->freelist) {
             take_freelist(b, s);
@@ -229,13 +230,13 @@ void *mcache_refill(mcache *c, uint8_t cls)
             goto pop;
         }
         s->where = SPAN_IN_FULL;
-        b->span = NULL;
+        k->span = NULL;
     }
-    s = b->partial;
+    s = k->partial;
     if (s) {
-        partial_remove(b, s);
+        partial_remove(k, s);
         s->where = SPAN_IN_BIN;
-        b->span = s;
+        k->span = s;
         if (s->freelist)
             take_freelist(b, s);
         else
@@ -247,7 +248,7 @@ void *mcache_refill(mcache *c, uint8_t cls)
     if (!s)
         return NULL;
     s->where = SPAN_IN_BIN;
-    b->span = s;
+    k->span = s;
     carve(b, s);
 pop:;
     void *p = b->free;
@@ -303,7 +304,7 @@ static void return_objects(mcache *c, void *list)
             s->freelist = head;
             s->nfreelist += n;
             s->used -= n;
-            span_gained(&c->bins[s->sizeclass], s);
+            span_gained(&c->classes[s->sizeclass], s);
         } else {
             free_remote_chain(s, head, tail);
         }
@@ -343,7 +344,7 @@ void mcache_collect(mcache *c)
             s->freelist = list;
             s->nfreelist += n;
             s->used -= n;
-            span_gained(&c->bins[s->sizeclass], s);   /* may return s to the heap */
+            span_gained(&c->classes[s->sizeclass], s);   /* may return s to the heap */
         }
         s = next;
     }
@@ -360,16 +361,16 @@ void mcache_flush(mcache *c)
     }
     mcache_collect(c);
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-        mbin *b = &c->bins[cls];
-        mspan *s = b->span;
+        mclass *k = &c->classes[cls];
+        mspan *s = k->span;
         if (!s)
             continue;
-        b->span = NULL;
+        k->span = NULL;
         s->where = SPAN_IN_FULL;
         if (s->used == 0)
             mheap_free(s);
         else if (s->freelist || s->carve < s->limit)
-            partial_push(b, s);
+            partial_push(k, s);
     }
 }
 
