@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "alloc/sizeclasses.h"
+#include "gort.h"
 #include "os/os.h"
 
 #ifndef GORT_DEBUG_LEVEL
@@ -138,17 +139,22 @@ struct mspan {
     mspan *xnext;              /* link on owner->xspans; written by that pusher */
 };
 
-/* One size class inside a cache: the hot part, 32 bytes. */
+/* One size class inside a cache: the hot part, 32 bytes.
+ * The two counters are the statistics and, at the same time, the list
+ * length: n = nfree - nmalloc + (max - limit), where limit moves only in
+ * slow paths (refill: -k, return to spans: +k). So malloc bumps one counter
+ * and free bumps one and compares: the bin overflows when
+ * nfree - nmalloc > limit. */
 typedef struct mbin {
     void *free;                /* objects ready to hand out, from any span */
-    uint32_t n;                /* objects on free */
-    uint32_t max;              /* past this, half of free goes back to spans */
-    _Atomic uint64_t nmalloc;  /* cumulative; written by the owner only */
-    _Atomic uint64_t nfree;    /* cumulative frees done by this cache's thread */
+    _Atomic uint64_t nmalloc;  /* cumulative mallocs from this bin; written by the owner only */
+    _Atomic uint64_t nfree;    /* cumulative frees into this bin; written by the owner only */
+    int64_t limit;             /* see above. Owned by the owner */
 } mbin;
 
 /* One size class inside a cache: the spans it owns (cold). */
 typedef struct mclass {
+    uint32_t max;              /* most objects the bin keeps */
     mspan *span;               /* current span (SPAN_IN_BIN) or NULL */
     mspan *partial;            /* owned spans with free objects (SPAN_IN_PARTIAL) */
 } mclass;
@@ -171,5 +177,154 @@ struct mcache {
 _Static_assert(sizeof(mbin) == 32, "mbin is indexed by a shift");
 
 enum { MCACHE_ACTIVE = 1, MCACHE_IDLE = 2, MCACHE_ORPHAN = 3 };
+
+/* ---- the scheduler's structures (src/sched/, see proc.c) ----------------- */
+
+typedef struct G G;
+typedef struct M M;
+typedef struct P P;
+typedef struct timer timer;
+
+/* G status (Go's _G*). Legal transitions:
+ *   DEAD -> RUNNABLE        newproc (a fresh or reused G)
+ *   RUNNABLE -> RUNNING     execute, on the M that will run it
+ *   RUNNING -> RUNNABLE     yield or preemption (done on g0 after the switch)
+ *   RUNNING -> WAITING      park (done on g0 after the switch)
+ *   RUNNING -> SYSCALL      entersyscall; SYSCALL -> RUNNING exitsyscall
+ *   SYSCALL -> RUNNABLE     exitsyscall found no P (done on g0)
+ *   WAITING -> RUNNABLE     ready, by whoever wakes it
+ *   RUNNING -> DEAD         goexit (done on g0 after the switch)
+ * A G is on a run queue only while RUNNABLE. */
+enum { G_DEAD = 0, G_RUNNABLE, G_RUNNING, G_SYSCALL, G_WAITING };
+
+/* P status. IDLE: on the idle list, no M. RUNNING: owned by an M.
+ * SYSCALL: its M is in a system call and may lose it to sysmon.
+ * STOPPED: held by a stop-the-world. DEAD: beyond GOMAXPROCS. */
+enum { P_IDLE = 0, P_RUNNING, P_SYSCALL, P_STOPPED, P_DEAD };
+
+typedef void (*timerfn)(void *arg, uintptr_t seq);
+
+/* A timer on a P's heap (timer.c). */
+struct timer {
+    int64_t when;              /* nanotime to fire */
+    int64_t period;            /* > 0: fires every period */
+    timerfn f;
+    void *arg;
+    uintptr_t seq;
+    P *pp;                     /* heap it is on; NULL when not queued. Protected by pp->timerslock */
+    int32_t idx;               /* index in pp->timers. Protected by pp->timerslock */
+};
+
+struct G {
+    void *sp;                  /* saved context (ctx.h); valid when not RUNNING */
+    uintptr_t stack_lo;        /* lowest usable address; the guard is just below */
+    uintptr_t stack_hi;        /* top of the stack (this G sits right above it) */
+    uintptr_t minsp;           /* lowest SP seen at a switch: how deep the stack got */
+    _Atomic uint32_t status;   /* G_* */
+    uint32_t magic;            /* G_MAGIC while the struct is a G */
+    int64_t goid;
+    M *m;                      /* the M running it (RUNNING, SYSCALL) */
+    M *lockedm;                /* lock_os_thread: only this M runs it */
+    G *schedlink;              /* run queue, free list */
+    gort_fn fn;                /* entry */
+    void *arg;
+    int saved_errno;           /* errno belongs to the goroutine */
+    _Atomic bool preempt;      /* sysmon asks it to yield at the next runtime call */
+    int lockedcount;           /* lock_os_thread nesting */
+    timer sleeptimer;          /* gort_sleep */
+    void *tsan_fiber;          /* sanitizer fiber handles (sanitize.h) */
+    void *asan_fake_stack;
+    void *stackmap;            /* stack size (stack.c) */
+    uint32_t valgrind_id;
+    bool has_canary;           /* no guard page: a canary word at stack_lo */
+};
+
+#define G_MAGIC 0x676f726fu   /* "goro" */
+
+struct M {
+    G *g0;                     /* scheduler context: this thread's own stack */
+    G *curg;                   /* the goroutine it runs, or NULL */
+    P *p;                      /* attached P, or NULL */
+    P *nextp;                  /* P handed over with a wake-up */
+    P *oldp;                   /* P it had when it entered a syscall */
+    int64_t id;
+    bool spinning;             /* looking for work, not holding any */
+    bool exiting;
+    _Atomic uint32_t note;     /* futex: 1 = woken */
+    M *schedlink;              /* idle list. Protected by sched.lock */
+    M *alllink;                /* all Ms; append-only */
+    G *lockedg;                /* lock_os_thread */
+    /* what g0 does for the G that just switched to it */
+    int pending;
+    void (*pending_fn)(G *gp, void *arg);
+    void *pending_arg;
+    void *altstack;            /* sigaltstack for the overflow handler */
+    void *tsan_fiber;
+    uint32_t fastrand;
+};
+
+#define RUNQ_SIZE 256
+
+struct P {
+    int32_t id;
+    _Atomic uint32_t status;   /* P_* */
+    P *link;                   /* idle list. Protected by sched.lock */
+    M *m;                      /* owner when RUNNING */
+    uint32_t schedtick;        /* bumped on each schedule; read by sysmon */
+    _Atomic uint32_t syscalltick;
+    /* sysmon's last observation (owned by sysmon) */
+    uint32_t sm_schedtick, sm_syscalltick;
+    int64_t sm_schedwhen, sm_syscallwhen;
+    /* run queue: lock-free ring; the owner puts, anyone steals */
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    G *_Atomic runq[RUNQ_SIZE];
+    G *_Atomic runnext;        /* readied G that runs next, inheriting the time slice */
+    G *gfree;                  /* dead Gs with stacks. Owned by the P */
+    int32_t gfreecnt;
+    mcache *mcache;            /* the allocator cache goroutine code uses on this P */
+    rlock timerslock;          /* protects timers, ntimers */
+    timer **timers;            /* 4-ary min-heap on when */
+    int32_t ntimers, timerscap;
+    _Atomic int64_t timer0when;/* earliest when, 0 if none: read without the lock */
+};
+
+typedef struct schedt {
+    rlock lock;
+    M *midle;                  /* idle Ms waiting for work */
+    int32_t nmidle;
+    int32_t nmidlelocked;      /* Ms parked holding a locked G that waits */
+    int32_t mcount;            /* Ms created */
+    int32_t maxmcount;
+    P *pidle;                  /* idle Ps */
+    _Atomic int32_t npidle;
+    _Atomic int32_t nmspinning;
+    G *runqhead, *runqtail;    /* global run queue */
+    _Atomic int32_t runqsize;
+    G *gfree;                  /* global pool of dead Gs */
+    int32_t ngfree;
+    _Atomic int64_t goidgen;
+    _Atomic int32_t ngoroutines;
+    _Atomic int32_t nsyscall;  /* Gs in syscalls */
+    _Atomic bool exiting;      /* the main goroutine returned */
+    M *timerm;                 /* the idle M sleeping until the next timer */
+    int64_t timerm_until;
+    _Atomic uint32_t sysmonwait;   /* sysmon sleeps until woken */
+    _Atomic uint32_t stopwait;     /* stop-the-world: Ps still to stop */
+    _Atomic bool gcwaiting;
+    _Atomic uint32_t stopnote;
+    int32_t gomaxprocs;
+    P **allp;                  /* [gomaxprocs]. Changed only with the world stopped */
+    int32_t allplen;
+} schedt;
+
+extern schedt sched;
+extern __thread M *tls_m __attribute__((tls_model("initial-exec")));
+
+static inline G *getg(void)
+{
+    M *mp = tls_m;
+    return mp ? mp->curg : NULL;
+}
 
 #endif

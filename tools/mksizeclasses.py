@@ -76,6 +76,10 @@ def check(classes):
         magic = (0xFFFFFFFF // size) + 1
         for off in range(0, span, 1 if size <= 64 else 7):
             assert (off * magic) >> 32 == off // size, (size, off)
+        # free()'s one-multiply check: the low 32 bits of off * magic are
+        # below magic exactly when off is a multiple of size (every offset).
+        for off in range(0, span):
+            assert (((off * magic) & 0xFFFFFFFF) < magic) == (off % size == 0), (size, off)
 
 
 def size_tables(classes):
@@ -142,13 +146,21 @@ def main():
     print("    uint32_t size;        /* object size */")
     print("    uint32_t divmagic;    /* as class_to_divmagic */")
     print("    uint32_t span_bytes;  /* npages * PAGE_SIZE */")
-    print("    uint32_t nelems;      /* objects per span */")
+    print("    uint32_t limit;       /* nelems * size: offsets below it start objects */")
     print("} class_info;\n")
     print("static const class_info class_infos[NUM_SIZE_CLASSES] = {")
     print("    {0, 0, 0, 0},")
     for size, npages in classes[1:]:
         span = npages * PAGE
-        print(f"    {{{size}, {(0xFFFFFFFF // size) + 1}, {span}, {span // size}}},")
+        print(f"    {{{size}, {(0xFFFFFFFF // size) + 1}, {span}, {(span // size) * size}}},")
+    print("};\n")
+    print("/* one table for every small size, in 8-byte steps: index (n + 7) >> 3 */")
+    print("static const uint8_t size_to_class_all[MAX_SMALL_SIZE / 8 + 1] = {")
+    allt = [t8[0]] + [0] * (MAX_SMALL // 8)
+    for i in range(1, MAX_SMALL // 8 + 1):
+        n = i * 8
+        allt[i] = t8[(n + SMALL_DIV - 1) // SMALL_DIV] if n <= SMALL_MAX else t128[(n - SMALL_MAX + LARGE_DIV - 1) // LARGE_DIV]
+    print(row(allt, 32))
     print("};\n")
     print("static const uint8_t size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1] = {")
     print(row(t8, 24))

@@ -54,16 +54,13 @@ _Noreturn void bad_free(const void *p)
     throwf("free of invalid pointer %p", p);
 }
 
-static inline void count_malloc(mbin *b)
+/* The owner's increment of its own counter: a plain add, atomic only so
+ * that the statistics reader in another thread is not a data race. */
+static inline uint64_t bump(_Atomic uint64_t *c)
 {
-    atomic_store_explicit(&b->nmalloc, atomic_load_explicit(&b->nmalloc, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-static inline void count_free(mbin *b)
-{
-    atomic_store_explicit(&b->nfree, atomic_load_explicit(&b->nfree, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    uint64_t v = atomic_load_explicit(c, memory_order_relaxed) + 1;
+    atomic_store_explicit(c, v, memory_order_relaxed);
+    return v;
 }
 
 static __attribute__((noinline)) void *alloc_class_slow(uint8_t cls)
@@ -77,12 +74,11 @@ static __attribute__((noinline)) void *alloc_class_slow(uint8_t cls)
     void *p = b->free;
     if (p) {
         b->free = *(void **)p;
-        b->n--;
     } else if (!(p = mcache_refill(c, cls))) {
         errno = ENOMEM;
         return NULL;
     }
-    count_malloc(b);
+    bump(&b->nmalloc);
     scavenger_start_if_needed();
     return p;
 }
@@ -95,8 +91,7 @@ static inline void *alloc_class(uint8_t cls)
         void *p = b->free;
         if (likely(p != NULL)) {
             b->free = *(void **)p;
-            b->n--;
-            count_malloc(b);
+            bump(&b->nmalloc);
             return p;
         }
     }
@@ -189,9 +184,11 @@ void gort_free(void *p)
     uint8_t cls = PAGEINFO_CLASS(info);
     if (unlikely(cls == 0))
         return free_slow(p);
+    /* an object start: off a multiple of the size (one multiply, see
+     * mksizeclasses.py) and below the last object's end */
     const class_info *ci = &class_infos[cls];
     uintptr_t off = (a & (PAGE_SIZE - 1)) + (PAGEINFO_INDEX(info) << PAGE_SHIFT);
-    if (unlikely(((off * ci->divmagic) >> 32) * ci->size != off || off + ci->size > ci->span_bytes))
+    if (unlikely((uint32_t)(off * ci->divmagic) >= ci->divmagic || off >= ci->limit))
         bad_free(p);
     mcache *c = tls_mcache;
     if (unlikely(!c))
@@ -202,10 +199,8 @@ void gort_free(void *p)
         bad_free(p);
     *(void **)p = head;
     b->free = p;
-    count_free(b);
-    uint32_t n = b->n + 1;
-    b->n = n;
-    if (unlikely(n > b->max))
+    uint64_t nfree = bump(&b->nfree);
+    if (unlikely((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit))
         mcache_bin_overflow(c, cls);
 }
 

@@ -138,11 +138,18 @@ void scavenger_atfork_child(void);
 extern int64_t scavenge_delay_ns;         /* idle time before release */
 
 /* ---- malloc.c ------------------------------------------------------------ */
+/* n <= MAX_SMALL_SIZE */
 static inline uint8_t size_to_class(size_t n)
 {
-    if (n <= SMALL_SIZE_MAX)
-        return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
-    return size_to_class128[(n - SMALL_SIZE_MAX + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
+    return size_to_class_all[(n + 7) >> 3];
+}
+
+/* objects on a bin's list (see mbin) */
+static inline int64_t bin_len(mbin *b, uint32_t max)
+{
+    return (int64_t)(atomic_load_explicit(&b->nfree, memory_order_relaxed) -
+                     atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) +
+           (int64_t)max - b->limit;
 }
 _Noreturn void bad_free(const void *p);
 

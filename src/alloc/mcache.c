@@ -122,7 +122,11 @@ mcache *mcache_get_slow(void)
     }
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
         uint32_t m = 65536 / class_to_size[cls];
-        c->bins[cls].max = m < 4 ? 4 : m > 512 ? 512 : m;
+        m = m < 4 ? 4 : m > 512 ? 512 : m;
+        if (c->classes[cls].max == 0) {   /* a new cache: an empty bin */
+            c->classes[cls].max = m;
+            c->bins[cls].limit = m;
+        }
     }
     atomic_store_explicit(&c->state, MCACHE_ACTIVE, memory_order_relaxed);
     unlock(&idle_lock);
@@ -197,7 +201,7 @@ static void carve(mbin *b, mspan *s)
         *(void **)(p + i * size) = p + (i + 1) * size;
     *(void **)(p + (n - 1) * size) = b->free;
     b->free = p;
-    b->n += (uint32_t)n;
+    b->limit -= (int64_t)n;
     s->carve += n * size;
     s->used += (uint32_t)n;
 }
@@ -205,9 +209,9 @@ static void carve(mbin *b, mspan *s)
 /* Only called with the bin empty (refill), so no tail walk is needed. */
 static void take_freelist(mbin *b, mspan *s)
 {
-    dassert(b->free == NULL && b->n == 0);
+    dassert(b->free == NULL);
     b->free = s->freelist;
-    b->n += s->nfreelist;
+    b->limit -= s->nfreelist;
     s->used += s->nfreelist;
     s->freelist = NULL;
     s->nfreelist = 0;
@@ -253,7 +257,6 @@ void *mcache_refill(mcache *c, uint8_t cls)
 pop:;
     void *p = b->free;
     b->free = *(void **)p;
-    b->n--;
     return p;
 }
 
@@ -277,29 +280,29 @@ static void free_remote_chain(mspan *s, void *head, void *tail)
     }
 }
 
-/* Give n objects (a NULL-terminated list) back to their spans. Runs of
- * consecutive objects from one span are handed over together: a local
- * span takes them on its free list, a remote one with one CAS. */
+/* Give a NULL-terminated list of objects back to their spans, in one pass.
+ * Runs of consecutive objects from one span are handed over together: a
+ * local span takes them on its free list, a remote one with one CAS. For
+ * a span of our own the run also checks what the fast path could not
+ * afford to: that no object lies beyond the carved part (never handed
+ * out). */
 static void return_objects(mcache *c, void *list)
 {
     while (list) {
         mspan *s = spanof((uintptr_t)list);
+        bool own = s->owner == c;
+        uintptr_t base = s->base, bound = own ? s->carve : s->limit;
+        if (unlikely((uintptr_t)list - base >= bound - base))
+            bad_free(list);
         void *head = list, *tail = list;
         uint32_t n = 1;
         list = *(void **)list;
-        while (list && (uintptr_t)list - s->base < s->limit - s->base) {
+        while (list && (uintptr_t)list - base < bound - base) {
             tail = list;
             list = *(void **)list;
             n++;
         }
-        if (s->owner == c) {
-            /* the check the fast path could not afford: never-carved memory */
-            for (void *q = head;; q = *(void **)q) {
-                if (unlikely((uintptr_t)q >= s->carve))
-                    bad_free(q);
-                if (q == tail)
-                    break;
-            }
+        if (own) {
             *(void **)tail = s->freelist;
             s->freelist = head;
             s->nfreelist += n;
@@ -313,16 +316,15 @@ static void return_objects(mcache *c, void *list)
 
 void mcache_bin_overflow(mcache *c, uint8_t cls)
 {
+    /* Return the whole list: finding a cut point would cost a walk of its
+     * own, and return_objects walks the list anyway. A free-heavy phase
+     * (a data structure torn down) then costs one extra touch per object;
+     * a balanced malloc/free mix rarely gets here. */
     mbin *b = &c->bins[cls];
-    /* keep the most recently freed half (cache-warm); return the rest */
-    uint32_t keep = b->max / 2;
-    void *q = b->free;
-    for (uint32_t i = 1; i < keep; i++)
-        q = *(void **)q;
-    void *rest = *(void **)q;
-    *(void **)q = NULL;
-    b->n = keep;
-    return_objects(c, rest);
+    void *list = b->free;
+    b->limit += bin_len(b, c->classes[cls].max);
+    b->free = NULL;
+    return_objects(c, list);
 }
 
 void mcache_collect(mcache *c)
@@ -353,11 +355,8 @@ void mcache_collect(mcache *c)
 void mcache_flush(mcache *c)
 {
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-        mbin *b = &c->bins[cls];
-        void *list = b->free;
-        b->free = NULL;
-        b->n = 0;
-        return_objects(c, list);
+        if (c->bins[cls].free)
+            mcache_bin_overflow(c, (uint8_t)cls);
     }
     mcache_collect(c);
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
