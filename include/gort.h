@@ -29,6 +29,36 @@ extern "C" {
 
 typedef void (*gort_fn)(void *arg);
 
+/* ---- runtime: goroutines on G/M/P (Go's scheduler) ------------------------
+ * gort_main starts the runtime on the calling thread and runs fn(arg) as the
+ * main goroutine; it returns 0 once fn returns, and from then on no other
+ * goroutine is started again (in Go they would die with the process; a
+ * goroutine that is running user code at that moment finishes its current
+ * stretch, up to its next call into the runtime). Calling it a second time
+ * in a process is a fatal error. Functions that need a goroutine
+ * (gort_yield, gort_goexit, gort_sleep, ...) called outside one are a fatal
+ * error with a clear message, never a hang. */
+GORT_API int      gort_main(gort_fn fn, void *arg);  /* start runtime, run fn as main goroutine */
+GORT_API void     gort_go(gort_fn fn, void *arg);    /* go fn(arg) */
+GORT_API void     gort_yield(void);                  /* runtime.Gosched */
+GORT_API _Noreturn void gort_goexit(void);           /* runtime.Goexit */
+GORT_API int      gort_gomaxprocs(int n);            /* runtime.GOMAXPROCS; n < 1 only queries; returns previous */
+GORT_API int      gort_set_max_threads(int n);       /* debug.SetMaxThreads; returns previous */
+GORT_API int      gort_num_goroutine(void);          /* runtime.NumGoroutine */
+GORT_API int64_t  gort_goid(void);                   /* the current goroutine's id; 0 outside one */
+GORT_API void     gort_lock_os_thread(void);         /* runtime.LockOSThread */
+GORT_API void     gort_unlock_os_thread(void);       /* runtime.UnlockOSThread */
+GORT_API void     gort_entersyscall(void);           /* bracket a blocking call */
+GORT_API void     gort_exitsyscall(void);
+/* Goroutine stack reservation in bytes (default 256 KiB, environment
+ * GORT_STACK_SIZE, e.g. 1MiB); applies to goroutines created afterwards.
+ * Rounded up to a power of two >= 16 KiB. Returns the previous size. */
+GORT_API size_t   gort_set_stack_size(size_t bytes);
+
+/* ---- time ------------------------------------------------------------------ */
+GORT_API int64_t  gort_nanotime(void);               /* monotonic nanoseconds */
+GORT_API void     gort_sleep(int64_t ns);            /* time.Sleep */
+
 /* ---- manual heap: the same allocator without GC ---------------------------
  * Thread-safe, usable from any thread with no initialisation. Memory is
  * aligned to 16 bytes (8 for requests of at most 8 bytes). Out of memory or an

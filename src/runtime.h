@@ -172,6 +172,7 @@ struct mcache {
     mcache *next_idle;         /* idle list. Protected by the idle lock. */
     mcache *next_all;          /* list of all caches; append-only, atomic head */
     _Atomic int state;         /* MCACHE_* */
+    bool for_p;                /* belongs to a P, not to a thread */
 };
 
 _Static_assert(sizeof(mbin) == 32, "mbin is indexed by a shift");
@@ -264,6 +265,12 @@ struct M {
 };
 
 #define RUNQ_SIZE 256
+#define MAX_PROCS 1024
+
+typedef struct theap {
+    int64_t when;
+    timer *t;
+} theap;
 
 struct P {
     int32_t id;
@@ -284,7 +291,7 @@ struct P {
     int32_t gfreecnt;
     mcache *mcache;            /* the allocator cache goroutine code uses on this P */
     rlock timerslock;          /* protects timers, ntimers */
-    timer **timers;            /* 4-ary min-heap on when */
+    theap *timers;             /* 4-ary min-heap on when */
     int32_t ntimers, timerscap;
     _Atomic int64_t timer0when;/* earliest when, 0 if none: read without the lock */
 };

@@ -119,6 +119,11 @@ void mheap_verify(void);
 /* ---- mcache.c ------------------------------------------------------------ */
 extern __thread mcache *tls_mcache __attribute__((tls_model("initial-exec")));
 mcache *mcache_get_slow(void);            /* attach a cache to this thread */
+mcache *mcache_for_p(void);               /* a cache for a new P */
+void    mcache_release_p(mcache *c);      /* a P goes away: flush and park its cache */
+/* This thread allocates through c from now on (a P's cache, or NULL when
+ * it drops its P); a cache of the thread's own is parked. */
+void    mcache_use(mcache *c);
 void   *mcache_refill(mcache *c, uint8_t cls);  /* bin empty: returns an object or NULL */
 void    mcache_bin_overflow(mcache *c, uint8_t cls); /* bin over max: return half */
 void    mcache_flush(mcache *c);          /* give back all cached objects */

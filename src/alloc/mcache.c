@@ -98,13 +98,11 @@ static void register_thread_exit(mcache *c)
     pthread_setspecific(cache_key, c);
 }
 
-mcache *mcache_get_slow(void)
+/* A cache from the idle list, or a new one. NULL if out of memory. */
+static mcache *cache_take(void)
 {
-    mcache *c = tls_mcache;
-    if (c)
-        return c;
     lock(&idle_lock);
-    c = idle_list;
+    mcache *c = idle_list;
     if (c) {
         idle_list = c->next_idle;
         c->next_idle = NULL;
@@ -130,6 +128,30 @@ mcache *mcache_get_slow(void)
     }
     atomic_store_explicit(&c->state, MCACHE_ACTIVE, memory_order_relaxed);
     unlock(&idle_lock);
+    return c;
+}
+
+/* Park a cache on the idle list (flushed first when asked). */
+static void cache_park(mcache *c, bool flush)
+{
+    if (flush)
+        mcache_flush(c);
+    lock(&idle_lock);
+    atomic_store_explicit(&c->state, MCACHE_IDLE, memory_order_relaxed);
+    c->for_p = false;
+    c->next_idle = idle_list;
+    idle_list = c;
+    unlock(&idle_lock);
+}
+
+mcache *mcache_get_slow(void)
+{
+    mcache *c = tls_mcache;
+    if (c)
+        return c;
+    c = cache_take();
+    if (!c)
+        return NULL;
     /* Publish before registering: pthread_setspecific or pthread_atfork may
      * call malloc, which must find this cache rather than recurse. */
     tls_mcache = c;
@@ -140,14 +162,37 @@ mcache *mcache_get_slow(void)
 static void cache_destructor(void *arg)
 {
     mcache *c = arg;
-    mcache_flush(c);
     if (tls_mcache == c)
         tls_mcache = NULL;
-    lock(&idle_lock);
-    atomic_store_explicit(&c->state, MCACHE_IDLE, memory_order_relaxed);
-    c->next_idle = idle_list;
-    idle_list = c;
-    unlock(&idle_lock);
+    cache_park(c, true);
+}
+
+mcache *mcache_for_p(void)
+{
+    mcache *c = cache_take();
+    if (c)
+        c->for_p = true;
+    return c;
+}
+
+void mcache_release_p(mcache *c)
+{
+    cache_park(c, true);
+}
+
+void mcache_use(mcache *c)
+{
+    mcache *old = tls_mcache;
+    if (old == c)
+        return;
+    if (old && !old->for_p) {
+        /* this thread's own cache: the thread now allocates through a P */
+        if (atomic_load_explicit(&key_state, memory_order_acquire) == 2)
+            pthread_setspecific(cache_key, NULL);
+        tls_mcache = NULL;
+        cache_park(old, true);
+    }
+    tls_mcache = c;
 }
 
 static void partial_push(mclass *k, mspan *s)

@@ -37,6 +37,9 @@ static inline int64_t timer_next(P *pp)
     return atomic_load_explicit(&pp->timer0when, memory_order_acquire);
 }
 
+void handoffp_retake(P *pp);              /* sysmon took pp from a syscall */
+bool sched_running(void);                 /* gort_main running, main not returned */
+
 /* sysmon.c */
 void sysmon_start(void);
 void sysmon_wake(void);

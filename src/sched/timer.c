@@ -9,6 +9,10 @@
  * (proc.c: the timer M). Stealing Ms also run other Ps' due timers, so a
  * P whose M is busy in user code does not hold timers back.
  *
+ * The heap holds (when, timer) pairs, so sifting compares without touching
+ * the timers themselves: with a million sleeping goroutines their timers
+ * sit in a million different pages.
+ *
  * A timer's function runs on g0 without the heap lock (it may ready a
  * goroutine, which may add timers). Periodic timers are re-queued before
  * their function runs. Everything here is protected by pp->timerslock.
@@ -19,32 +23,32 @@
 
 static void set_when0(P *pp)
 {
-    atomic_store_explicit(&pp->timer0when, pp->ntimers ? pp->timers[0]->when : 0,
+    atomic_store_explicit(&pp->timer0when, pp->ntimers ? pp->timers[0].when : 0,
                           memory_order_release);
 }
 
-static void place(P *pp, int32_t i, timer *t)
+static void place(P *pp, int32_t i, theap e)
 {
-    pp->timers[i] = t;
-    t->idx = i;
+    pp->timers[i] = e;
+    e.t->idx = i;
 }
 
 static void siftup(P *pp, int32_t i)
 {
-    timer *t = pp->timers[i];
+    theap e = pp->timers[i];
     while (i > 0) {
         int32_t parent = (i - 1) / 4;
-        if (pp->timers[parent]->when <= t->when)
+        if (pp->timers[parent].when <= e.when)
             break;
         place(pp, i, pp->timers[parent]);
         i = parent;
     }
-    place(pp, i, t);
+    place(pp, i, e);
 }
 
 static void siftdown(P *pp, int32_t i)
 {
-    timer *t = pp->timers[i];
+    theap e = pp->timers[i];
     int32_t n = pp->ntimers;
     for (;;) {
         int32_t c = i * 4 + 1;
@@ -52,26 +56,27 @@ static void siftdown(P *pp, int32_t i)
             break;
         int32_t best = c;
         for (int32_t k = c + 1; k < c + 4 && k < n; k++)
-            if (pp->timers[k]->when < pp->timers[best]->when)
+            if (pp->timers[k].when < pp->timers[best].when)
                 best = k;
-        if (pp->timers[best]->when >= t->when)
+        if (pp->timers[best].when >= e.when)
             break;
         place(pp, i, pp->timers[best]);
         i = best;
     }
-    place(pp, i, t);
+    place(pp, i, e);
 }
 
 static void remove_at(P *pp, int32_t i)
 {
-    timer *t = pp->timers[i];
+    timer *t = pp->timers[i].t;
     int32_t last = --pp->ntimers;
     if (i != last) {
+        timer *moved = pp->timers[last].t;
         place(pp, i, pp->timers[last]);
-        siftdown(pp, i);
-        siftup(pp, pp->timers[i]->idx == i ? i : pp->timers[i]->idx);
+        siftup(pp, i);
+        if (moved->idx == i)
+            siftdown(pp, i);
     }
-    pp->timers[last] = NULL;
     __atomic_store_n(&t->pp, NULL, __ATOMIC_RELEASE);
     t->idx = -1;
 }
@@ -80,14 +85,14 @@ static void push_locked(P *pp, timer *t)
 {
     if (pp->ntimers == pp->timerscap) {
         int32_t cap = pp->timerscap ? pp->timerscap * 2 : 64;
-        timer **nt = realloc(pp->timers, (size_t)cap * sizeof *nt);
+        theap *nt = realloc(pp->timers, (size_t)cap * sizeof *nt);
         if (!nt)
             throw("out of memory growing a timer heap");
         pp->timers = nt;
         pp->timerscap = cap;
     }
     int32_t i = pp->ntimers++;
-    place(pp, i, t);
+    place(pp, i, (theap){t->when, t});
     __atomic_store_n(&t->pp, pp, __ATOMIC_RELEASE);
     siftup(pp, i);
 }
@@ -124,13 +129,14 @@ bool timer_del(timer *t)
 void timer_run(P *pp, int64_t now)
 {
     lock(&pp->timerslock);
-    while (pp->ntimers > 0 && pp->timers[0]->when <= now) {
-        timer *t = pp->timers[0];
+    while (pp->ntimers > 0 && pp->timers[0].when <= now) {
+        timer *t = pp->timers[0].t;
         timerfn f = t->f;
         void *arg = t->arg;
         uintptr_t seq = t->seq;
         if (t->period > 0) {
             t->when += t->period * (1 + (now - t->when) / t->period);
+            pp->timers[0].when = t->when;
             siftdown(pp, 0);
         } else {
             remove_at(pp, 0);
@@ -148,7 +154,7 @@ void timer_move_all(P *from, P *to)
     lock(&from->timerslock);
     lock(&to->timerslock);
     while (from->ntimers > 0) {
-        timer *t = from->timers[from->ntimers - 1];
+        timer *t = from->timers[from->ntimers - 1].t;
         remove_at(from, from->ntimers - 1);
         push_locked(to, t);
     }
