@@ -57,6 +57,18 @@ void printerr(const char *fmt, ...);
 #define dassert(cond) ((void)0)
 #endif
 
+/* A full (StoreLoad) barrier. gcc's TSan rejects atomic_thread_fence, so
+ * under TSan a sequentially consistent RMW on a local stands in for it. */
+#if defined(GORT_TSAN)
+#define full_fence()                                                         \
+    do {                                                                     \
+        int fence_word_ = 0;                                                 \
+        __atomic_fetch_add(&fence_word_, 0, __ATOMIC_SEQ_CST);               \
+    } while (0)
+#else
+#define full_fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 /* GORT_DEBUG=name=value,...: the integer for name, or def (env.c). */
 int64_t debug_int(const char *name, int64_t def);
 

@@ -58,7 +58,7 @@ static void *scavenger_main(void *arg)
         mheap_scavenge(scavenge_delay_ns, keep_bytes());
         if (mheap_free_unreleased() <= keep_bytes()) {
             atomic_store(&scav_sleeping, 1);
-            atomic_thread_fence(memory_order_seq_cst);
+            full_fence();
             if (mheap_free_unreleased() <= keep_bytes())
                 os_futex_wait((uint32_t *)&scav_sleeping, 1, -1);
             atomic_store(&scav_sleeping, 0);
@@ -74,7 +74,7 @@ void scavenger_kick(void)
         atomic_compare_exchange_strong(&scav_state, &st, SCAV_PENDING);
         return;
     }
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     if (st == SCAV_RUNNING && atomic_load(&scav_sleeping)) {
         atomic_store(&scav_sleeping, 0);
         os_futex_wake((uint32_t *)&scav_sleeping, 1);

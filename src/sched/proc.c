@@ -94,7 +94,7 @@ static _Atomic int64_t mnextid;
 static int initial_procs;             /* gort_gomaxprocs before gort_main */
 static G *main_g;
 
-enum { PEND_NONE = 0, PEND_YIELD, PEND_PARK, PEND_EXIT, PEND_EXITSYSCALL };
+enum { PEND_NONE = 0, PEND_YIELD, PEND_PREEMPT, PEND_PARK, PEND_EXIT, PEND_EXITSYSCALL };
 
 #define NS_PER_MS 1000000LL
 
@@ -108,11 +108,6 @@ static void checkdead(void);
 static inline void set_status(G *gp, uint32_t st)
 {
     atomic_store_explicit(&gp->status, st, memory_order_release);
-}
-
-static inline uint32_t get_status(G *gp)
-{
-    return atomic_load_explicit(&gp->status, memory_order_acquire);
 }
 
 static uint32_t fastrand(M *mp)
@@ -354,7 +349,7 @@ static void startm(P *pp, bool spinning)
 
 void wakep(void)
 {
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     if (atomic_load(&sched.npidle) == 0)
         return;
     int32_t z = 0;
@@ -762,6 +757,14 @@ static void execute(M *mp, G *gp, bool inherit)
             atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) == 0)
             wakep();
         break;
+    case PEND_PREEMPT:
+        /* preempted: to the back of the global queue, as Go does, so a
+         * goroutine that keeps spawning waits behind what it spawned */
+        set_status(gp, G_RUNNABLE);
+        lock(&sched.lock);
+        globrunq_put(gp);
+        unlock(&sched.lock);
+        break;
     case PEND_PARK:
         set_status(gp, G_WAITING);
         if (mp->pending_fn)
@@ -823,7 +826,7 @@ void preempt_check(void)
     G *gp = getg();
     if (gp && atomic_load_explicit(&gp->preempt, memory_order_relaxed)) {
         atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
-        mcall(PEND_YIELD, NULL, NULL);
+        mcall(PEND_PREEMPT, NULL, NULL);
     }
 }
 
@@ -988,7 +991,7 @@ top:;
     if (mp->spinning) {
         mp->spinning = false;
         atomic_fetch_sub(&sched.nmspinning, 1);
-        atomic_thread_fence(memory_order_seq_cst);
+        full_fence();
         /* work published by someone who saw us spinning and did not wake
          * anybody: look once more before sleeping */
         for (int32_t i = 0; i < procs; i++) {

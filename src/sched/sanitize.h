@@ -45,8 +45,11 @@ static inline void san_new_stack(G *gp, bool fresh)
     ASAN_UNPOISON_MEMORY_REGION((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
 #endif
 #if defined(GORT_TSAN)
-    if (!gp->tsan_fiber)
-        gp->tsan_fiber = __tsan_create_fiber(0);
+    /* A fresh fiber per goroutine: a dead goroutine's fiber still holds the
+     * frames it never returned from (it switched away for good). */
+    if (gp->tsan_fiber)
+        __tsan_destroy_fiber(gp->tsan_fiber);
+    gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
 }
 

@@ -100,7 +100,7 @@ static void *sysmon(void *arg)
         }
         if (nothing_to_watch() && !atomic_load(&sched.gcwaiting)) {
             atomic_store(&sched.sysmonwait, 1);
-            atomic_thread_fence(memory_order_seq_cst);
+            full_fence();
             if (nothing_to_watch())
                 os_futex_wait((uint32_t *)&sched.sysmonwait, 1, -1);
             atomic_store(&sched.sysmonwait, 0);

@@ -99,13 +99,14 @@ static void push_locked(P *pp, timer *t)
 
 void timer_add(P *pp, timer *t)
 {
+    int64_t when = t->when;   /* once unlocked, t may fire and be reused */
     lock(&pp->timerslock);
     push_locked(pp, t);
     bool first = t->idx == 0;
     set_when0(pp);
     unlock(&pp->timerslock);
     if (first)
-        wake_timer_m(t->when);
+        wake_timer_m(when);
 }
 
 bool timer_del(timer *t)

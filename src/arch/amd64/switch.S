@@ -4,8 +4,9 @@
  *
  * Pushes the callee-saved registers (rbp, rbx, r12-r15) and the FP control
  * words (MXCSR, x87 control word) on the current stack, stores the stack
- * pointer in *save_sp, loads new_sp and pops the same frame from there;
- * `ret` resumes the other context where it last called ctx_switch. The
+ * pointer in *save_sp, loads new_sp and pops the same frame from there,
+ * then jumps to the return address it finds: the other context resumes
+ * where it last called ctx_switch. The
  * caller-saved registers are dead across a call by the ABI, so nothing
  * else needs saving: this is the whole cost of a switch, no system call
  * (ucontext's swapcontext makes a sigprocmask call each time).
@@ -42,7 +43,10 @@ ctx_switch:
     popq %r12
     popq %rbx
     popq %rbp
-    ret
+    /* not `ret`: the return-stack predictor holds this context's return
+     * address, not the other one's, so ret would mispredict every time */
+    popq %rcx
+    jmpq *%rcx
     .cfi_endproc
     .size ctx_switch, .-ctx_switch
 

@@ -44,7 +44,7 @@ ctx_switch:
     ldp d12, d13, [sp, #128]
     ldp d14, d15, [sp, #144]
     add sp, sp, #176
-    ret
+    br x30      /* not ret: the return predictor expects our caller */
     .cfi_endproc
     .size ctx_switch, .-ctx_switch
 
