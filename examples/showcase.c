@@ -1,9 +1,10 @@
 /* showcase.c - what gort does today, on defaults.
  *
- * Runs a few allocation workloads twice in one process, once through gort's
- * manual heap and once through the C library's malloc, prints the times
- * side by side, then shows gort's statistics and how freed memory goes back
- * to the operating system. It grows with each capability of the runtime.
+ * Spawns a million goroutines and parks a hundred thousand, then runs a few
+ * allocation workloads twice in one process, once through gort's manual
+ * heap and once through the C library's malloc, prints the times side by
+ * side, shows gort's statistics and how freed memory goes back to the
+ * operating system. It grows with each capability of the runtime.
  *
  *   showcase            # default sizes (~2 s)
  *   showcase quick      # smaller (for tests)
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdint.h>
 
 #include "gort.h"
 
@@ -44,6 +46,18 @@ static uint64_t rng(uint64_t *s)
 }
 
 static long scale = 1;
+
+static size_t rss(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return (size_t)res * 4096;
+}
 
 /* Single thread: random small sizes, a live set of 4096 slots. */
 static double small_objects(const allocator *a)
@@ -129,16 +143,50 @@ static double large_blocks(const allocator *a)
     return (now() - t) / ops * 1e9;
 }
 
-static size_t rss(void)
+
+/* ---- goroutines ------------------------------------------------------------ */
+
+static atomic_long done_count;
+
+static void child(void *arg)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return (size_t)res * 4096;
+    (void)arg;
+    atomic_fetch_add_explicit(&done_count, 1, memory_order_relaxed);
+}
+
+static void sleeper(void *arg)
+{
+    gort_sleep((int64_t)(intptr_t)arg);
+    atomic_fetch_add_explicit(&done_count, 1, memory_order_relaxed);
+}
+
+static void goroutines(void *arg)
+{
+    long n = *(long *)arg;
+    printf("goroutines (GOMAXPROCS=%d):\n", gort_gomaxprocs(0));
+    int64_t t0 = gort_nanotime();
+    for (long i = 0; i < n; i++)
+        gort_go(child, NULL);
+    while (atomic_load(&done_count) < n)
+        gort_yield();
+    int64_t t1 = gort_nanotime();
+    printf("  spawned and finished %ld goroutines: %.0f ns each\n", n, (double)(t1 - t0) / n);
+
+    atomic_store(&done_count, 0);
+    long parked = n / 10;
+    size_t before = rss();
+    for (long i = 0; i < parked; i++)
+        gort_go(sleeper, (void *)(intptr_t)(200 * 1000000LL));
+    while (gort_num_goroutine() < parked + 1)
+        gort_sleep(1000000);
+    gort_sleep(20 * 1000000);
+    size_t during = rss();
+    printf("  %ld goroutines parked in gort_sleep: %d alive, %.0f bytes of RSS each\n", parked,
+           gort_num_goroutine(), (double)(during - before) / parked);
+    while (atomic_load(&done_count) < parked)
+        gort_sleep(10 * 1000000);
+    printf("  all woke after their 200 ms and finished: %d goroutine left\n\n",
+           gort_num_goroutine());
 }
 
 int main(int argc, char **argv)
@@ -151,7 +199,11 @@ int main(int argc, char **argv)
         {"allocate here, free there", cross_thread},
         {"large blocks in a loop", large_blocks},
     };
-    printf("gort: Go's allocator as a C library\n\n");
+    printf("gort: Go's runtime as a C library\n\n");
+    static long ngo;
+    ngo = quick ? 10000 : 1000000;
+    gort_main(goroutines, &ngo);
+
     printf("%-28s %12s %12s %8s\n", "workload (ns/op)", "gort", "libc", "ratio");
     for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
         double g = work[i].fn(&gort), l = work[i].fn(&libc);

@@ -88,6 +88,9 @@ case $mode in
         ;;
     tsan)
         factor=3; want_sanitize=thread
+        # TSan keeps a fiber (and its shadow) per goroutine: a tenth of the
+        # work of the release runs covers the same paths in reasonable time.
+        export GORT_TEST_SCALE=${GORT_TEST_SCALE:-0.1}
         export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
         # TSan dies with "unexpected memory mapping" on kernels with much
         # ASLR entropy (vm.mmap_rnd_bits > 28); with ASLR off it always runs.
@@ -103,12 +106,15 @@ case $mode in
         ;;
     valgrind)
         factor=5
+        export GORT_TEST_SCALE=${GORT_TEST_SCALE:-0.1}
+        export GORT_TEST_MODE=valgrind
         command -v valgrind >/dev/null || die "valgrind mode: valgrind is not installed"
         # shellcheck disable=SC2206  # GORT_VALGRIND_ARGS is meant to split
         wrapper=(valgrind --error-exitcode=99 --quiet ${GORT_VALGRIND_ARGS:-})
         ;;
     qemu)
         factor=5
+        export GORT_TEST_SCALE=${GORT_TEST_SCALE:-0.2}
         [[ -n ${GORT_QEMU:-} ]] || die "qemu mode: set GORT_QEMU to the emulator command, e.g. GORT_QEMU=\"qemu-aarch64 -L /usr/aarch64-linux-gnu\""
         # shellcheck disable=SC2206
         wrapper=($GORT_QEMU)

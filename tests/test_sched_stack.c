@@ -6,10 +6,11 @@
  * previous size.
  *
  * A goroutine recurses with a 1 KiB volatile array in every frame, writing
- * every part of it, down to about 100 KiB of its default 256 KiB stack; then,
- * with the size set to 1 MiB, a goroutine recurses down to about 800 KiB.
- * The arrays are checked on the way back up, and the test measures how much
- * stack the recursion really covered. Several goroutines do it at once, at
+ * every part of it, until its frames span 100 KiB of its default 256 KiB
+ * stack; then, with the size set to 1 MiB, goroutines recurse down 800 KiB.
+ * The depth is measured in frame addresses, so it is the same whatever a
+ * frame costs (sanitizer red zones). The arrays are checked on the way back
+ * up. Several goroutines do it at once, at
  * GOMAXPROCS=2, yielding now and then so that their stacks interleave.
  */
 #define _GNU_SOURCE
@@ -28,13 +29,19 @@
 #define FRAME 1024
 
 typedef struct rec_job {
-    int depth;        /* frames to recurse */
+    size_t target;    /* bytes of stack to cover */
     int yield_every;  /* yield at every n-th frame (0: never) */
-    uintptr_t lo, hi; /* lowest and highest array address seen */
+    uintptr_t top;    /* frame address of the first frame */
+    size_t deepest;   /* most stack covered (frame addresses) */
+    int depth;        /* frames it took */
     long result;
     int bad;          /* corrupted arrays found */
 } rec_job;
 
+/* Recurses until the frames span j->target bytes. Depth is measured with
+ * frame addresses, not counted, so that the test covers the same stack
+ * whatever a frame costs (sanitizers add red zones; ASan may even move
+ * the arrays to a heap "fake stack"). */
 static long __attribute__((noinline)) recurse(rec_job *j, int n)
 {
     volatile unsigned char buf[FRAME];
@@ -42,14 +49,21 @@ static long __attribute__((noinline)) recurse(rec_job *j, int n)
     for (int i = 0; i < FRAME; i += 64)
         buf[i] = tag;
     buf[FRAME - 1] = tag;
-    uintptr_t a = (uintptr_t)&buf[0];
-    if (a < j->lo)
-        j->lo = a;
-    if (a + FRAME > j->hi)
-        j->hi = a + FRAME;
+    uintptr_t fa = (uintptr_t)__builtin_frame_address(0);
+    if (n == 0)
+        j->top = fa;
+    size_t used = j->top - fa;
+    if (used > j->deepest)
+        j->deepest = used;
     if (j->yield_every && n % j->yield_every == 0)
         gort_yield();
-    long r = n == 0 ? 0 : recurse(j, n - 1);
+    long r;
+    if (used >= j->target || n >= 1000000) {
+        j->depth = n;
+        r = 0;
+    } else {
+        r = recurse(j, n + 1);
+    }
     for (int i = 0; i < FRAME; i += 64)
         if (buf[i] != tag)
             j->bad++;
@@ -63,9 +77,7 @@ static atomic_long done;
 static void rec_fn(void *arg)
 {
     rec_job *j = arg;
-    j->lo = UINTPTR_MAX;
-    j->hi = 0;
-    j->result = recurse(j, j->depth);
+    j->result = recurse(j, 0);
     atomic_fetch_add(&done, 1);
 }
 
@@ -80,15 +92,14 @@ static int wait_done(long want)
     return 1;
 }
 
-static void check_job(const char *what, rec_job *j, size_t want_span)
+static void check_job(const char *what, rec_job *j)
 {
     long want = (long)j->depth * (j->depth + 1) / 2;
     CHECK_MSG(j->result == want, "%s: result %ld, want %ld", what, j->result, want);
     CHECK_MSG(j->bad == 0, "%s: %d corrupted stack bytes", what, j->bad);
-    size_t span = j->hi - j->lo;
-    CHECK_MSG(span >= want_span, "%s: recursion covered only %zu KiB of stack, meant %zu KiB",
-              what, span / KiB, want_span / KiB);
-    printf("%s: %d frames covered %zu KiB of stack\n", what, j->depth, span / KiB);
+    CHECK_MSG(j->deepest >= j->target, "%s: recursion covered only %zu KiB of stack, meant "
+              "%zu KiB", what, j->deepest / KiB, j->target / KiB);
+    printf("%s: %d frames covered %zu KiB of stack\n", what, j->depth, j->deepest / KiB);
 }
 
 static rec_job jobs[8];
@@ -101,26 +112,26 @@ static void real_main(void *arg)
 
     /* Default stack: ~100 KiB. */
     for (int i = 0; i < 4; i++) {
-        jobs[i].depth = 100;
+        jobs[i].target = 100 * KiB;
         jobs[i].yield_every = i == 0 ? 0 : 7 + i;
         gort_go(rec_fn, &jobs[i]);
     }
     CHECK(wait_done(4));
     for (int i = 0; i < 4; i++)
-        check_job("256 KiB stack, 100 frames", &jobs[i], 100 * FRAME);
+        check_job("256 KiB stack, 100 KiB deep", &jobs[i]);
 
     /* 1 MiB: ~800 KiB. */
     size_t prev = gort_set_stack_size(1024 * KiB);
     if (!env_size)
         CHECK_MSG(prev == 256 * KiB, "default stack size %zu, want 256 KiB", prev);
     for (int i = 4; i < 8; i++) {
-        jobs[i].depth = 800;
+        jobs[i].target = 800 * KiB;
         jobs[i].yield_every = i == 4 ? 0 : 50 + i;
         gort_go(rec_fn, &jobs[i]);
     }
     CHECK(wait_done(8));
     for (int i = 4; i < 8; i++)
-        check_job("1 MiB stack, 800 frames", &jobs[i], 800 * FRAME);
+        check_job("1 MiB stack, 800 KiB deep", &jobs[i]);
 
     /* Rounding: a power of two at least 16 KiB. */
     CHECK(gort_set_stack_size(300 * KiB) == 1024 * KiB);

@@ -10,6 +10,8 @@
 #   asan      ASan+UBSan Debug build in build-asan/, --mode asan
 #   tsan      TSan RelWithDebInfo build in build-tsan/, --mode tsan
 #   valgrind  the release build's test programs under valgrind
+#   arm64     a cross build for arm64 (Debian's aarch64-linux-gnu-gcc), its
+#             test programs under qemu-aarch64
 # The sanitizer builds use the first of gcc, clang that can build and run a
 # sanitized program here. A build that fails counts as one failed test. Each
 # stage's lines are prefixed with its name; the last line of all is the
@@ -29,7 +31,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 root=$PWD
 jobs=${GORT_JOBS:-2}
 
-all_stages="release clang asan tsan valgrind"
+all_stages="release clang asan tsan valgrind arm64"
 if [[ ${GORT_TEST_QUICK:-0} == 1 ]]; then
     stages=release
 else
@@ -77,6 +79,10 @@ missing_packages() {
     have time || pkgs+=(time)
     have timeout || pkgs+=(coreutils)
     have setarch || pkgs+=(util-linux)
+    if [[ " $stages " == *" arm64 "* ]]; then
+        have aarch64-linux-gnu-gcc || pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+        have qemu-aarch64 || pkgs+=(qemu-user)
+    fi
     echo "${pkgs[*]}"
 }
 
@@ -239,6 +245,11 @@ for s in $stages; do
         valgrind)
             say "[valgrind] the release build (build/) under valgrind"
             stage valgrind build valgrind gcc -DCMAKE_BUILD_TYPE=Release ;;
+        arm64)
+            say "[arm64] aarch64-linux-gnu-gcc cross build, tests under qemu-aarch64, build-arm64/"
+            GORT_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+                stage arm64 build-arm64 qemu aarch64-linux-gnu-gcc -DCMAKE_BUILD_TYPE=Release \
+                -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" ;;
     esac
 done
 
