@@ -246,6 +246,7 @@ struct G {
     int lockedcount;           /* lock_os_thread nesting */
     timer sleeptimer;          /* gort_sleep */
     void *tsan_fiber;          /* sanitizer fiber handles (sanitize.h) */
+    uint32_t tsan_uses;
     void *asan_fake_stack;
     void *stackmap;            /* stack size (stack.c) */
     uint32_t valgrind_id;

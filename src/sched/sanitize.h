@@ -53,11 +53,16 @@ static inline void san_new_stack(G *gp, bool fresh)
     ASAN_UNPOISON_MEMORY_REGION((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
 #endif
 #if defined(GORT_TSAN)
-    /* A fresh fiber per goroutine: a dead goroutine's fiber still holds the
-     * frames it never returned from (it switched away for good). */
-    if (gp->tsan_fiber)
-        __tsan_destroy_fiber(gp->tsan_fiber);
-    gp->tsan_fiber = __tsan_create_fiber(0);
+    /* A dead goroutine's fiber still holds the frames it never returned
+     * from (it switched away for good), a few per life; creating a fiber
+     * costs hundreds of microseconds. So a fiber serves 256 goroutines and
+     * is then replaced, well before its shadow stack could fill. */
+    if (!gp->tsan_fiber || ++gp->tsan_uses >= 256) {
+        if (gp->tsan_fiber)
+            __tsan_destroy_fiber(gp->tsan_fiber);
+        gp->tsan_fiber = __tsan_create_fiber(0);
+        gp->tsan_uses = 0;
+    }
 #endif
 }
 
