@@ -13,7 +13,7 @@
  * again (each running one may finish its current stretch only).
  *
  * GORT_TEST_SCALE (a positive number, default 1) scales the loop counts;
- * under valgrind they are a tenth.
+ * without it, under valgrind and TSan they are a tenth.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,20 +47,28 @@ static double test_scale(void)
     return v > 0 ? v : 1.0;
 }
 
-/* Valgrind runs everything one thread at a time, many times slower. */
-static int under_valgrind(void)
+/* Valgrind runs everything one thread at a time, many times slower; TSan
+ * treats every goroutine as a thread of its own, and its synchronization
+ * costs grow with the number of them. */
+static int slow_tool(void)
 {
+#ifdef GORT_TSAN
+    return 1;
+#endif
 #ifdef HAVE_VALGRIND_H
     if (RUNNING_ON_VALGRIND)
         return 1;
 #endif
     const char *m = getenv("GORT_TEST_MODE");
-    return m && strcmp(m, "valgrind") == 0;
+    return m && (strcmp(m, "valgrind") == 0 || strcmp(m, "tsan") == 0);
 }
 
+/* tests/run.sh sets GORT_TEST_SCALE for the slow tools; run by hand under
+ * one, the test scales itself down. */
 static long scaled(long n)
 {
-    long v = (long)((double)n * test_scale() / (under_valgrind() ? 10 : 1));
+    int self_scale = slow_tool() && !getenv("GORT_TEST_SCALE");
+    long v = (long)((double)n * test_scale() / (self_scale ? 10 : 1));
     return v < 1 ? 1 : v;
 }
 
@@ -97,8 +105,9 @@ static int64_t main_goid;
 
 /* ---- goid -------------------------------------------------------------- */
 
-#define NGOID 2000
-static int64_t goids[2 * NGOID];
+#define MAXGOID 2000
+static int ngoid = MAXGOID; /* goroutines per batch */
+static int64_t goids[2 * MAXGOID];
 static atomic_long goid_started, goid_done;
 static atomic_int goid_release;
 
@@ -109,7 +118,7 @@ static void goid_fn(void *arg)
     atomic_fetch_add(&goid_started, 1);
     /* The first batch stays alive until all of it has run, so its ids are
      * those of live goroutines at one time. */
-    if (i < NGOID)
+    if (i < ngoid)
         while (!atomic_load(&goid_release))
             gort_yield();
     atomic_fetch_add(&goid_done, 1);
@@ -131,42 +140,47 @@ static void *pthread_goid_fn(void *arg)
 
 static void test_goid(void)
 {
+    ngoid = (int)scaled(MAXGOID);
+    if (ngoid > MAXGOID)
+        ngoid = MAXGOID;
+    if (ngoid < 2)
+        ngoid = 2;
     CHECK_MSG(main_goid > 0, "main goroutine's goid %" PRId64, main_goid);
     CHECK(gort_goid() == main_goid);
 
-    for (long i = 0; i < NGOID; i++)
+    for (long i = 0; i < ngoid; i++)
         gort_go(goid_fn, (void *)(intptr_t)i);
-    CHECK_MSG(wait_ge(&goid_started, NGOID, 30), "only %ld of %d goroutines started",
-              atomic_load(&goid_started), NGOID);
-    CHECK_MSG(gort_num_goroutine() == NGOID + 1, "num_goroutine %d with %d parked, want %d",
-              gort_num_goroutine(), NGOID, NGOID + 1);
+    CHECK_MSG(wait_ge(&goid_started, ngoid, 30), "only %ld of %d goroutines started",
+              atomic_load(&goid_started), ngoid);
+    CHECK_MSG(gort_num_goroutine() == ngoid + 1, "num_goroutine %d with %d parked, want %d",
+              gort_num_goroutine(), ngoid, ngoid + 1);
     atomic_store(&goid_release, 1);
-    CHECK(wait_ge(&goid_done, NGOID, 30));
+    CHECK(wait_ge(&goid_done, ngoid, 30));
     CHECK(wait_alone(30));
 
     /* A second batch after the first has exited: Go never reuses ids. */
-    for (long i = NGOID; i < 2 * NGOID; i++)
+    for (long i = ngoid; i < 2 * ngoid; i++)
         gort_go(goid_fn, (void *)(intptr_t)i);
-    CHECK(wait_ge(&goid_done, 2 * NGOID, 30));
+    CHECK(wait_ge(&goid_done, 2 * ngoid, 30));
     CHECK(wait_alone(30));
 
-    static int64_t sorted[2 * NGOID];
-    memcpy(sorted, goids, sizeof sorted);
+    static int64_t sorted[2 * MAXGOID];
+    memcpy(sorted, goids, 2 * ngoid * sizeof goids[0]);
     int bad = 0, dup_live = 0, dup_any = 0;
-    for (int i = 0; i < 2 * NGOID; i++) {
+    for (int i = 0; i < 2 * ngoid; i++) {
         if (sorted[i] <= 0)
             bad++;
         if (sorted[i] == main_goid)
             dup_any++;
     }
     CHECK_MSG(bad == 0, "%d goroutines saw goid <= 0", bad);
-    qsort(sorted, NGOID, sizeof sorted[0], cmp_i64);
-    for (int i = 1; i < NGOID; i++)
+    qsort(sorted, ngoid, sizeof sorted[0], cmp_i64);
+    for (int i = 1; i < ngoid; i++)
         if (sorted[i] == sorted[i - 1])
             dup_live++;
-    CHECK_MSG(dup_live == 0, "%d duplicate goids among %d live goroutines", dup_live, NGOID);
-    qsort(sorted, 2 * NGOID, sizeof sorted[0], cmp_i64);
-    for (int i = 1; i < 2 * NGOID; i++)
+    CHECK_MSG(dup_live == 0, "%d duplicate goids among %d live goroutines", dup_live, ngoid);
+    qsort(sorted, 2 * ngoid, sizeof sorted[0], cmp_i64);
+    for (int i = 1; i < 2 * ngoid; i++)
         if (sorted[i] == sorted[i - 1])
             dup_any++;
     CHECK_MSG(dup_any == 0, "%d goids reused (or equal to main's %" PRId64 ")", dup_any,
@@ -557,13 +571,21 @@ static void real_main(void *arg)
     CHECK_MSG(gort_num_goroutine() == 1, "num_goroutine %d in a fresh runtime",
               gort_num_goroutine());
 
-    test_num_goroutine();
-    test_goid();
-    test_many();
-    test_gomaxprocs1();
-    test_goexit();
-    test_sleep();
-    test_nanotime();
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } parts[] = {
+        {"num_goroutine", test_num_goroutine}, {"goid", test_goid},
+        {"many", test_many},                   {"gomaxprocs1", test_gomaxprocs1},
+        {"goexit", test_goexit},               {"sleep", test_sleep},
+        {"nanotime", test_nanotime},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        int64_t t0 = gort_nanotime();
+        parts[i].fn();
+        printf("%-14s %8.3f s\n", parts[i].name, (double)(gort_nanotime() - t0) / SEC);
+        fflush(stdout);
+    }
 
     /* Leave goroutines behind: 3 yielding, 3 sleeping. */
     for (int i = 0; i < 3; i++) {

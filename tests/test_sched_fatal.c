@@ -12,9 +12,11 @@
  * status and the message. A child that runs on past the bad call exits
  * with a status of its own (never 2), so a missing fatal error shows.
  *
- * Not here yet: "all goroutines are asleep - deadlock!" needs something a
- * goroutine can block on forever (a channel, a mutex); with today's API the
- * only way is gort_goexit in the main goroutine, which Go treats specially.
+ * Deadlock: "all goroutines are asleep - deadlock!" needs something a
+ * goroutine can block on forever (a channel, a mutex), which the API does not
+ * have yet. The one deadlock reachable today is Go's special case: the main
+ * goroutine calls gort_goexit, the others run on, and once they are gone the
+ * program dies ("fatal error: no goroutines (main called ...) - deadlock!").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -104,6 +106,21 @@ static void pthread_main(void *arg)
     /* Sleep, not join: the runtime must be free to act meanwhile. */
     for (int i = 0; i < 500; i++)
         gort_sleep(10 * MS);
+}
+
+static void after_main_exit_fn(void *arg)
+{
+    (void)arg;
+    gort_sleep(50 * MS);
+    printf("other goroutine ran on\n");
+    fflush(stdout);
+}
+
+static void goexit_main(void *arg)
+{
+    (void)arg;
+    gort_go(after_main_exit_fn, NULL);
+    gort_goexit();
 }
 
 static atomic_long sys_done;
@@ -200,6 +217,9 @@ static int run_mode(const char *mode)
         gort_main(pthread_main, NULL);
     } else if (strcmp(mode, "go_null") == 0) {
         gort_main(go_null_main, NULL);
+    } else if (strcmp(mode, "main_goexit") == 0) {
+        gort_main(goexit_main, NULL);
+        fprintf(stderr, "gort_main returned\n");
     } else if (strcmp(mode, "threads") == 0) {
         gort_main(threads_main, NULL);
     } else if (strcmp(mode, "threads_ok") == 0) {
@@ -301,6 +321,22 @@ static void expect_fatal(const char *mode, const char *want)
     }
 }
 
+static void expect_main_goexit(void)
+{
+    const char *mode = "main_goexit";
+    int st;
+    char *out, *err = run_child(mode, &st, &out);
+    char how[64];
+    describe(how, sizeof how, st);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "mode %s: %s, want exit status 2; "
+              "stderr:\n%s", mode, how, err);
+    CHECK_MSG(strstr(out, "other goroutine ran on") != NULL,
+              "mode %s: after main's gort_goexit the other goroutine did not run on", mode);
+    const char *m = strstr(err, "fatal error: ");
+    CHECK_MSG(m && strstr(m, "deadlock"), "mode %s: no \"fatal error: ... deadlock\" on "
+              "stderr; stderr was:\n%s", mode, err);
+}
+
 static void expect_overflow(const char *mode)
 {
     int st;
@@ -344,5 +380,6 @@ int main(int argc, char **argv)
     expect_fatal("yield_pthread", NULL);
     expect_fatal("go_null", NULL);
     expect_fatal("threads", "fatal error: thread exhaustion");
+    expect_main_goexit();
     return test_done();
 }
