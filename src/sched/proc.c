@@ -782,13 +782,24 @@ static void execute(M *mp, G *gp, bool inherit)
         }
         gfput(mp->p, gp);
         break;
-    case PEND_EXITSYSCALL:
+    case PEND_EXITSYSCALL: {
+        /* Back from a system call without a P. A P may have gone idle since
+         * the goroutine looked: take it under the lock, or queue the G
+         * under the same lock (an M giving up its P checks the global
+         * queue under it too, so the G cannot be stranded). */
         set_status(gp, G_RUNNABLE);
         atomic_fetch_sub(&sched.nsyscall, 1);
         lock(&sched.lock);
-        globrunq_put(gp);
+        P *pp = atomic_load(&sched.gcwaiting) ? NULL : pidleget();
+        if (!pp)
+            globrunq_put(gp);
         unlock(&sched.lock);
+        if (pp) {
+            acquirep(mp, pp);
+            runq_put(pp, gp, true);
+        }
         break;
+    }
     default:
         throw("execute: goroutine switched to g0 with no request");
     }
