@@ -303,6 +303,8 @@ struct P {
     G *gfree;                  /* dead Gs with stacks. Owned by the P */
     int32_t gfreecnt;
     mcache *mcache;            /* the allocator cache goroutine code uses on this P */
+    int64_t goidcache, goidcacheend;  /* goids handed out in batches. Owned by the P */
+    _Atomic int64_t ngo;       /* goroutines created minus exited here; owner writes, anyone sums */
     rlock timerslock;          /* protects timers, ntimers */
     theap *timers;             /* 4-ary min-heap on when */
     int32_t ntimers, timerscap;
@@ -323,8 +325,8 @@ typedef struct schedt {
     _Atomic int32_t runqsize;
     G *gfree;                  /* global pool of dead Gs */
     int32_t ngfree;
-    _Atomic int64_t goidgen;
-    _Atomic int32_t ngoroutines;
+    _Atomic int64_t goidgen;   /* taken 16 at a time into a P's goid cache */
+    _Atomic int64_t ngo_dead;  /* ngo of Ps that were destroyed */
     _Atomic int32_t nsyscall;  /* Gs in syscalls */
     _Atomic bool exiting;      /* the main goroutine returned */
     M *timerm;                 /* the idle M sleeping until the next timer */

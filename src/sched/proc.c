@@ -119,6 +119,23 @@ static uint32_t fastrand(M *mp)
     return mp->fastrand = x ? x : 0x9e3779b9u;
 }
 
+/* Goroutine counts live in the Ps (a shared counter would bounce between
+ * CPUs on every spawn and exit); the sum is exact once nothing runs. */
+static inline void ngo_add(P *pp, int64_t d)
+{
+    atomic_store_explicit(&pp->ngo, atomic_load_explicit(&pp->ngo, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static int64_t count_goroutines(void)
+{
+    int64_t n = atomic_load_explicit(&sched.ngo_dead, memory_order_relaxed);
+    int32_t procs = __atomic_load_n(&sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++)
+        n += atomic_load_explicit(&sched.allp[i]->ngo, memory_order_relaxed);
+    return n < 0 ? 0 : n;
+}
+
 /* errno through functions the compiler cannot inline: a goroutine may
  * resume on another thread, whose errno lives elsewhere. */
 static __attribute__((noinline)) int errno_get(void)
@@ -514,6 +531,7 @@ static void destroyp(P *pp, P *heir)
         __atomic_store_n(&sched.ngfree, sched.ngfree + 1, __ATOMIC_RELAXED);
     }
     pp->gfreecnt = 0;
+    atomic_fetch_add(&sched.ngo_dead, atomic_exchange(&pp->ngo, 0));
     if (pp->mcache) {
         mcache_release_p(pp->mcache);
         pp->mcache = NULL;
@@ -674,7 +692,12 @@ static G *newproc1(gort_fn fn, void *arg, P *pp)
     gp->fn = fn;
     gp->arg = arg;
     gp->sp = ctx_init((void *)gp->stack_hi, goentry, gp);
-    gp->goid = atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+    if (pp->goidcache == pp->goidcacheend) {
+        /* a batch at a time: the shared counter would bounce between CPUs */
+        pp->goidcache = atomic_fetch_add_explicit(&sched.goidgen, 16, memory_order_relaxed) + 1;
+        pp->goidcacheend = pp->goidcache + 16;
+    }
+    gp->goid = pp->goidcache++;
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->lockedcount = 0;
@@ -682,7 +705,7 @@ static G *newproc1(gort_fn fn, void *arg, P *pp)
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     gp->schedlink = NULL;
     set_status(gp, G_RUNNABLE);
-    atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+    ngo_add(pp, 1);
     return gp;
 }
 
@@ -699,7 +722,7 @@ void gort_go(gort_fn fn, void *arg)
 
 int gort_num_goroutine(void)
 {
-    return atomic_load_explicit(&sched.ngoroutines, memory_order_relaxed);
+    return (int)count_goroutines();
 }
 
 int64_t gort_goid(void)
@@ -773,7 +796,7 @@ static void execute(M *mp, G *gp, bool inherit)
     case PEND_EXIT:
         set_status(gp, G_DEAD);
         gp->m = NULL;
-        atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+        ngo_add(mp->p, -1);
         if (gp->lockedm) {
             /* Go: a goroutine that exits locked takes its thread along */
             gp->lockedm = NULL;
@@ -1216,7 +1239,7 @@ static void checkdead(void)
         if (timer_next(pp) || !runq_empty(pp))
             return;
     }
-    if (atomic_load(&sched.ngoroutines) == 0 || !main_g)
+    if (count_goroutines() == 0 || !main_g)
         throw("no goroutines (main called gort_goexit) - deadlock!");
     throw("all goroutines are asleep - deadlock!");
 }
