@@ -352,6 +352,8 @@ static void startm(P *pp, bool spinning)
         }
     }
     M *nmp = mget();
+    if (nmp && nmp == sched.timerm)
+        sched.timerm = NULL;   /* it will be busy: somebody else takes the duty */
     if (!nmp) {
         count_new_m_locked();
         unlock(&sched.lock);
@@ -391,13 +393,18 @@ static void stopm(M *mp, int64_t until)
 {
     lock(&sched.lock);
     bool timer = false;
-    if (until && !sched.timerm) {
+    M *replaced = NULL;
+    if (until && (!sched.timerm || until < sched.timerm_until)) {
+        /* the earliest deadline wins the duty; the old holder re-checks */
+        replaced = sched.timerm;
         sched.timerm = mp;
         sched.timerm_until = until;
         timer = true;
     }
     mput(mp);
     unlock(&sched.lock);
+    if (replaced)
+        notewakeup(replaced);
     if (timer) {
         int64_t d = until - os_nanotime();
         notesleep(mp, d > 0 ? d : 0);
@@ -473,7 +480,28 @@ static void gcstopm(M *mp)
     stopm(mp, 0);
 }
 
-static void stoptheworld(void)
+/* Only one stop-the-world at a time (Go's worldsema). Taken by yielding,
+ * not by blocking the thread, so a goroutine waiting for it lets its P
+ * stop for the one in progress. */
+static _Atomic int stw_owner;
+
+static void stw_acquire(void)
+{
+    int z = 0;
+    while (!atomic_compare_exchange_weak(&stw_owner, &z, 1)) {
+        z = 0;
+        gort_yield();
+    }
+}
+
+static void stw_release(void)
+{
+    atomic_store(&stw_owner, 0);
+}
+
+/* Returns false if the program is exiting (main returned): the world
+ * will not stop then, and gcwaiting is withdrawn. */
+static bool stoptheworld(void)
 {
     M *mp = tls_m;
     lock(&sched.lock);
@@ -500,9 +528,14 @@ static void stoptheworld(void)
     }
     unlock(&sched.lock);
     while (atomic_load(&sched.stopwait) > 0) {
+        if (atomic_load(&sched.exiting)) {
+            atomic_store(&sched.gcwaiting, false);
+            return false;
+        }
         os_futex_wait((uint32_t *)&sched.stopnote, 0, 100000);
         preempt_all();
     }
+    return true;
 }
 
 /* ---- Ps: creation, destruction, GOMAXPROCS -------------------------------- */
@@ -559,6 +592,13 @@ static P *procresize(int32_t nprocs)
         if (!sched.allp[i]->mcache && !(sched.allp[i]->mcache = mcache_for_p()))
             throw("out of memory creating a P's cache");
     }
+    M *self = tls_m;
+    if (self->p && self->p->id >= nprocs) {
+        /* our P goes away: stop allocating through its cache first */
+        __atomic_store_n(&self->p->m, NULL, __ATOMIC_RELEASE);
+        self->p = NULL;
+        mcache_use(NULL);
+    }
     for (int32_t i = nprocs; i < old; i++)
         destroyp(sched.allp[i], sched.allp[0]);
     __atomic_store_n(&sched.gomaxprocs, nprocs, __ATOMIC_RELEASE);
@@ -605,11 +645,19 @@ int gort_gomaxprocs(int n)
     if (n > MAX_PROCS)
         n = MAX_PROCS;
     need_g("gort_gomaxprocs");
-    stoptheworld();
+    stw_acquire();
+    lock(&sched.lock);
+    old = sched.gomaxprocs;
+    unlock(&sched.lock);
+    if (n == old || !stoptheworld()) {
+        stw_release();
+        return old;
+    }
     lock(&sched.lock);
     P *runnable = procresize(n);
     atomic_store(&sched.gcwaiting, false);
     unlock(&sched.lock);
+    stw_release();
     while (runnable) {
         P *pp = runnable;
         runnable = pp->link;
@@ -1059,7 +1107,7 @@ top:;
 /* ---- locked goroutines ----------------------------------------------------- */
 
 /* This M's locked G is not runnable here: give the P away and wait until
- * somebody hands us one together with the G. */
+ * somebody hands us one together with the G (startlockedm). */
 static void stoplockedm(M *mp)
 {
     if (mp->p)
@@ -1068,26 +1116,36 @@ static void stoplockedm(M *mp)
     sched.nmidlelocked++;
     checkdead();
     unlock(&sched.lock);
-    notesleep(mp, -1);
-    lock(&sched.lock);
-    atomic_store(&mp->note, 0);
-    sched.nmidlelocked--;
-    P *pp = mp->nextp;
-    mp->nextp = NULL;
-    unlock(&sched.lock);
-    if (pp)
-        acquirep(mp, pp);
+    for (;;) {
+        notesleep(mp, -1);
+        lock(&sched.lock);
+        atomic_store(&mp->note, 0);
+        P *pp = mp->nextp;
+        mp->nextp = NULL;
+        bool exiting = atomic_load(&sched.exiting);
+        unlock(&sched.lock);
+        if (pp) {
+            acquirep(mp, pp);
+            return;
+        }
+        if (exiting)
+            return;
+        /* a stale wake-up: keep waiting for our goroutine */
+    }
 }
 
-/* gp is locked to another M: hand it our P (gp runs next there) and stop. */
+/* gp is locked to another M: hand it our P (it runs gp, its lockedg) and
+ * stop. The locked M stops counting as idle here, under the lock, not when
+ * it wakes: in between, checkdead must see it as running. */
 static void startlockedm(M *mp, G *gp)
 {
     M *lm = gp->lockedm;
     P *pp = releasep(mp);
     lock(&sched.lock);
     lm->nextp = pp;
+    sched.nmidlelocked--;
     unlock(&sched.lock);
-    notewakeup(lm);   /* it runs gp: its lockedg */
+    notewakeup(lm);
     stopm(mp, 0);
 }
 
@@ -1139,6 +1197,7 @@ static void schedule(void)
                     handoffp(releasep(mp));
                 lock(&sched.lock);
                 sched.mcount--;
+                checkdead();
                 unlock(&sched.lock);
                 pthread_exit(NULL);
             }

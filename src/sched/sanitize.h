@@ -52,6 +52,7 @@ static inline void san_new_stack(G *gp, bool fresh)
 #if defined(GORT_ASAN)
     ASAN_UNPOISON_MEMORY_REGION((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
 #endif
+    gp->asan_fake_stack = NULL;   /* the last life's fake stack died with it */
 #if defined(GORT_TSAN)
     /* A dead goroutine's fiber still holds the frames it never returned
      * from (it switched away for good), a few per life; creating a fiber

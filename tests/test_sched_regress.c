@@ -1,0 +1,94 @@
+/* test_sched_regress.c - scheduler races found in review, kept fixed.
+ *
+ *   locked_sleep   a goroutine locked to its thread and sleeping alone was
+ *                  declared deadlocked while its M was being handed a P
+ *   concurrent_stw two goroutines changing GOMAXPROCS at once deadlocked
+ *                  (each one's P counted toward the other's stop)
+ *   shrink_cache   shrinking GOMAXPROCS from a goroutine on a removed P
+ *                  left two Ps sharing one allocator cache
+ */
+#include <stdatomic.h>
+
+#include "export_test.h"
+#include "gort.h"
+#include "runtime.h"
+#include "test.h"
+
+#define MS 1000000LL
+
+static void locked_sleep(void)
+{
+    gort_lock_os_thread();
+    for (int i = 0; i < 20; i++)
+        gort_sleep(MS);
+    gort_unlock_os_thread();
+}
+
+static atomic_int changers_done;
+
+static void changer(void *arg)
+{
+    long k = (long)arg;
+    for (int i = 0; i < 500; i++)
+        gort_gomaxprocs((int)((i + k) % 3) + 1);
+    atomic_fetch_add(&changers_done, 1);
+}
+
+static void concurrent_stw(void)
+{
+    gort_go(changer, (void *)0L);
+    gort_go(changer, (void *)1L);
+    while (atomic_load(&changers_done) < 2)
+        gort_sleep(MS);
+}
+
+static atomic_int shrink_done, claimed;
+
+static void shrinker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&shrink_done)) {
+        if (tls_m->p->id >= 1 && !atomic_exchange(&claimed, 1)) {
+            gort_gomaxprocs(1);
+            gort_gomaxprocs(4);
+            gort_gomaxprocs(8);
+            for (int i = 0; i < 8; i++)
+                for (int j = i + 1; j < 8; j++)
+                    CHECK_MSG(sched.allp[i]->mcache != sched.allp[j]->mcache,
+                              "P%d and P%d share an allocator cache", i, j);
+            /* and the caches work */
+            for (int i = 0; i < 1000; i++)
+                gort_free(gort_malloc(64));
+            atomic_store(&shrink_done, 1);
+        }
+        gort_yield();
+    }
+}
+
+static void shrink_cache(void)
+{
+    gort_gomaxprocs(4);
+    for (int i = 0; i < 4; i++)
+        gort_go(shrinker, NULL);
+    while (!atomic_load(&shrink_done))
+        gort_sleep(MS);
+}
+
+static void real_main(void *arg)
+{
+    (void)arg;
+    gort_gomaxprocs(1);
+    locked_sleep();
+    gort_gomaxprocs(4);
+    locked_sleep();
+    gort_gomaxprocs(2);
+    concurrent_stw();
+    shrink_cache();
+}
+
+int main(void)
+{
+    CHECK(gort_main(real_main, NULL) == 0);
+    test_heap_verify();
+    return test_done();
+}
