@@ -59,6 +59,95 @@ GORT_API size_t   gort_set_stack_size(size_t bytes);
 GORT_API int64_t  gort_nanotime(void);               /* monotonic nanoseconds */
 GORT_API void     gort_sleep(int64_t ns);            /* time.Sleep */
 
+/* ---- channels (Go's chan) ---------------------------------------------------
+ * Element size and capacity fixed at make. A NULL channel blocks forever on
+ * send and receive and is never ready in select, as in Go. Panics with Go's
+ * messages: "send on closed channel", "close of closed channel",
+ * "close of nil channel". All of these need a goroutine. */
+typedef struct gort_chan gort_chan;
+GORT_API gort_chan *gort_chan_make(size_t elem_size, size_t cap);   /* make(chan T, cap) */
+GORT_API void   gort_chan_send(gort_chan *c, const void *elem);     /* c <- *elem */
+/* *elem = <-c; false once closed and drained (elem zeroed); elem may be NULL */
+GORT_API bool   gort_chan_recv(gort_chan *c, void *elem);
+GORT_API void   gort_chan_close(gort_chan *c);
+GORT_API size_t gort_chan_len(gort_chan *c);
+GORT_API size_t gort_chan_cap(gort_chan *c);
+
+enum { GORT_SEND = 1, GORT_RECV = 2 };
+typedef struct gort_case {
+    gort_chan *chan;     /* NULL: never ready */
+    int dir;             /* GORT_SEND or GORT_RECV */
+    void *elem;          /* value to send, or where to receive (may be NULL) */
+    bool ok;             /* receive: false if the channel was closed */
+} gort_case;
+/* select: the index of the case done, chosen uniformly among ready ones;
+ * -1 when !block and none is ready (Go's default case). */
+GORT_API int    gort_select(gort_case *cases, int n, bool block);
+
+/* time.After: a channel of int64 (nanotime) that receives once after ns. */
+GORT_API gort_chan *gort_after(int64_t ns);
+
+/* time.Timer and time.Ticker. C is a channel of int64 (nanotime), capacity
+ * 1. stop reports whether the call stopped the timer before it fired;
+ * reset re-arms it (Go 1.19 semantics: the caller drains C if needed). */
+typedef struct gort_timer gort_timer;
+GORT_API gort_timer *gort_timer_new(int64_t ns);
+GORT_API gort_chan  *gort_timer_chan(gort_timer *t);
+GORT_API bool        gort_timer_stop(gort_timer *t);
+GORT_API bool        gort_timer_reset(gort_timer *t, int64_t ns);
+GORT_API gort_timer *gort_ticker_new(int64_t period_ns);
+GORT_API void        gort_ticker_stop(gort_timer *t);
+GORT_API void        gort_ticker_reset(gort_timer *t, int64_t period_ns);
+
+/* ---- sync: zero value ready (gort_mutex m = {0};) -----------------------------
+ * They park goroutines, never threads. Fields are the runtime's: do not
+ * touch them. Fatal errors (not recoverable), as Go: "sync: unlock of
+ * unlocked mutex", "sync: RUnlock of unlocked RWMutex", "sync: Unlock of
+ * unlocked RWMutex". Panic: "sync: negative WaitGroup counter". */
+typedef struct gort_mutex { int32_t state; uint32_t sema; } gort_mutex;
+typedef struct gort_rwmutex {
+    gort_mutex w;
+    uint32_t writer_sem, reader_sem;
+    int32_t reader_count, reader_wait;
+} gort_rwmutex;
+typedef struct gort_waitgroup { uint64_t state; uint32_t sema; } gort_waitgroup;
+typedef struct gort_once { uint32_t done; gort_mutex m; } gort_once;
+typedef struct gort_cond {
+    uint32_t wait, notify;     /* tickets */
+    uint32_t lock;
+    void *head, *tail;
+} gort_cond;
+
+GORT_API void gort_mutex_lock(gort_mutex *m);         /* sync.Mutex, with starvation mode */
+GORT_API void gort_mutex_unlock(gort_mutex *m);
+GORT_API bool gort_mutex_trylock(gort_mutex *m);
+GORT_API void gort_rwmutex_rlock(gort_rwmutex *rw);   /* sync.RWMutex: writers preferred */
+GORT_API void gort_rwmutex_runlock(gort_rwmutex *rw);
+GORT_API void gort_rwmutex_lock(gort_rwmutex *rw);
+GORT_API void gort_rwmutex_unlock(gort_rwmutex *rw);
+GORT_API void gort_waitgroup_add(gort_waitgroup *wg, int n);
+GORT_API void gort_waitgroup_done(gort_waitgroup *wg);
+GORT_API void gort_waitgroup_wait(gort_waitgroup *wg);
+GORT_API void gort_once_do(gort_once *o, gort_fn fn, void *arg);
+GORT_API void gort_cond_wait(gort_cond *c, gort_mutex *m);   /* unlocks m, waits, relocks */
+GORT_API void gort_cond_signal(gort_cond *c);
+GORT_API void gort_cond_broadcast(gort_cond *c);
+
+/* ---- defer, panic, recover ---------------------------------------------------
+ * The frames gort knows of are a goroutine's entry function and calls made
+ * through gort_call. gort_defer registers fn(arg) in the innermost one; they
+ * run LIFO when it returns, when a panic unwinds it, or on gort_goexit.
+ * gort_recover, called while a deferred call run by a panic is on the
+ * stack, stops the panic (the frame that deferred that call returns
+ * normally) and returns its message; otherwise it returns NULL. An
+ * unrecovered panic prints "panic: <msg>", the goroutine and a traceback,
+ * and exits with status 2. */
+GORT_API void   gort_call(gort_fn fn, void *arg);      /* run fn as a frame owning its defers */
+GORT_API void   gort_defer(gort_fn fn, void *arg);     /* defer fn(arg) */
+GORT_API _Noreturn void gort_panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));             /* panic(fmt.Sprintf(...)) */
+GORT_API const char *gort_recover(void);              /* recover() */
+
 /* ---- manual heap: the same allocator without GC ---------------------------
  * Thread-safe, usable from any thread with no initialisation. Memory is
  * aligned to 16 bytes (8 for requests of at most 8 bytes). Out of memory or an

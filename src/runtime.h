@@ -251,6 +251,10 @@ struct G {
     void *stackmap;            /* stack size (stack.c) */
     uint32_t valgrind_id;
     bool has_canary;           /* no guard page: a canary word at stack_lo */
+    _Atomic uint32_t selectdone; /* select: set by the case that wins */
+    void *param;               /* what the waker left for it (the winning sudog) */
+    struct gframe *frames;     /* defer/panic: innermost gort_call frame (panic.c) */
+    struct gpanic *panicking;  /* innermost active panic (panic.c) */
 };
 
 #define G_MAGIC 0x676f726fu   /* "goro" */
@@ -343,9 +347,15 @@ typedef struct schedt {
 extern schedt sched;
 extern __thread M *tls_m __attribute__((tls_model("initial-exec")));
 
+/* The current M and G. getm is a function the compiler cannot see into:
+ * a goroutine may resume on another thread after any call that can switch,
+ * and a thread pointer read before such a call must not be reused after it
+ * (GCC keeps it in a register across calls on arm64). */
+M *getm(void);
+
 static inline G *getg(void)
 {
-    M *mp = tls_m;
+    M *mp = getm();
     return mp ? mp->curg : NULL;
 }
 

@@ -48,7 +48,7 @@ static void shrinker(void *arg)
 {
     (void)arg;
     while (!atomic_load(&shrink_done)) {
-        if (tls_m->p->id >= 1 && !atomic_exchange(&claimed, 1)) {
+        if (getm()->p->id >= 1 && !atomic_exchange(&claimed, 1)) {
             gort_gomaxprocs(1);
             gort_gomaxprocs(4);
             gort_gomaxprocs(8);

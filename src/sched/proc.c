@@ -79,12 +79,19 @@
 #include <string.h>
 
 #include "alloc/malloc.h"
+#include "chan/panic.h"
 #include "sched/ctx.h"
 #include "sched/sanitize.h"
 #include "sched/stack.h"
 
 schedt sched;
 __thread M *tls_m __attribute__((tls_model("initial-exec")));
+
+__attribute__((noinline)) M *getm(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return tls_m;
+}
 
 static M m0;
 static G m0_g0;
@@ -168,7 +175,7 @@ G *need_g(const char *what)
 
 P *sched_getp(void)
 {
-    M *mp = tls_m;
+    M *mp = getm();
     return mp ? mp->p : NULL;
 }
 
@@ -503,7 +510,7 @@ static void stw_release(void)
  * will not stop then, and gcwaiting is withdrawn. */
 static bool stoptheworld(void)
 {
-    M *mp = tls_m;
+    M *mp = getm();
     lock(&sched.lock);
     atomic_store(&sched.stopnote, 0);
     atomic_store(&sched.stopwait, (uint32_t)sched.gomaxprocs);
@@ -592,7 +599,7 @@ static P *procresize(int32_t nprocs)
         if (!sched.allp[i]->mcache && !(sched.allp[i]->mcache = mcache_for_p()))
             throw("out of memory creating a P's cache");
     }
-    M *self = tls_m;
+    M *self = getm();
     if (self->p && self->p->id >= nprocs) {
         /* our P goes away: stop allocating through its cache first */
         __atomic_store_n(&self->p->m, NULL, __ATOMIC_RELEASE);
@@ -603,7 +610,7 @@ static P *procresize(int32_t nprocs)
         destroyp(sched.allp[i], sched.allp[0]);
     __atomic_store_n(&sched.gomaxprocs, nprocs, __ATOMIC_RELEASE);
 
-    M *mp = tls_m;
+    M *mp = getm();
     if (mp->p && mp->p->id < nprocs) {
         atomic_store(&mp->p->status, P_RUNNING);
     } else {
@@ -717,13 +724,23 @@ static void gfput(P *pp, G *gp)
 
 static _Noreturn void goexit1(void);
 
-/* First frame of every goroutine. */
+/* First frame of every goroutine: also its defer frame (panic.c). A panic
+ * recovered in it lands back here, after which the goroutine's function
+ * counts as returned. */
 static void goentry(void *arg)
 {
     G *gp = arg;
     san_after_switch(gp);
     errno_set(0);
-    gp->fn(gp->arg);
+    gp->frames = NULL;
+    gp->panicking = NULL;
+    gframe fr;
+    gframe_push(gp, &fr);
+    if (setjmp(fr.jb) == 0)
+        gp->fn(gp->arg);
+    gp = getg();
+    gframe_run_defers(gp, &fr);
+    gframe_pop(gp, &fr);
     goexit1();
 }
 
@@ -785,7 +802,7 @@ int64_t gort_goid(void)
  * the goroutine is resumed, perhaps on another M. */
 static __attribute__((noinline)) void mcall(int action, void (*fn)(G *, void *), void *arg)
 {
-    M *mp = tls_m;
+    M *mp = getm();
     G *gp = mp->curg;
     mp->pending = action;
     mp->pending_fn = fn;
@@ -886,7 +903,7 @@ void goready(G *gp)
     uint32_t st = G_WAITING;
     if (!atomic_compare_exchange_strong(&gp->status, &st, G_RUNNABLE))
         throwf("goready: goroutine %d is not waiting (status %u)", (int)gp->goid, st);
-    M *mp = tls_m;
+    M *mp = getm();
     if (mp && mp->p) {
         runq_put(mp->p, gp, true);
     } else {
@@ -931,6 +948,8 @@ static _Noreturn void goexit1(void)
 _Noreturn void gort_goexit(void)
 {
     G *gp = need_g("gort_goexit");
+    goexit_run_defers(gp);
+    gp = getg();
     if (gp == main_g) {
         /* as Go: the program goes on until the other goroutines finish,
          * then dies of deadlock; gort_main does not return */
@@ -951,7 +970,7 @@ static void sleep_ready(void *arg, uintptr_t seq)
 static void sleep_park(G *gp, void *arg)
 {
     (void)arg;
-    timer_add(tls_m->p, &gp->sleeptimer);
+    timer_add(getm()->p, &gp->sleeptimer);
 }
 
 void gort_sleep(int64_t ns)
@@ -1181,7 +1200,7 @@ static _Noreturn void park_forever(M *mp)
 /* On g0, forever. Returns only on m0 once the main goroutine returned. */
 static void schedule(void)
 {
-    M *mp = tls_m;
+    M *mp = getm();
     for (;;) {
         if (atomic_load(&sched.exiting)) {
             if (mp == &m0)
@@ -1341,7 +1360,7 @@ void gort_exitsyscall(void)
     G *gp = getg();
     if (!gp)
         return;
-    M *mp = tls_m;
+    M *mp = getm();
     P *oldp = mp->oldp;
     mp->oldp = NULL;
     uint32_t s = P_SYSCALL;
