@@ -148,6 +148,17 @@ GORT_API _Noreturn void gort_panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));             /* panic(fmt.Sprintf(...)) */
 GORT_API const char *gort_recover(void);              /* recover() */
 
+/* ---- garbage-collected heap -----------------------------------------------------
+ * Zeroed objects in the same heap, in spans of their own. gort_gc_alloc's
+ * objects will be scanned conservatively for pointers, _noscan's never.
+ * The collector comes in a later version of gort: until then nothing is
+ * collected (as GOGC=off) and gort_gc_free returns an object early.
+ * gort_gc_free of a pointer that is not a live GC object is a fatal error. */
+GORT_API GORT_MALLOC_ATTR void *gort_gc_alloc(size_t n);          /* new(T) */
+GORT_API GORT_MALLOC_ATTR void *gort_gc_alloc_noscan(size_t n);   /* holds no pointers */
+GORT_API void  *gort_gc_realloc(void *p, size_t n);
+GORT_API void   gort_gc_free(void *p);
+
 /* ---- manual heap: the same allocator without GC ---------------------------
  * Thread-safe, usable from any thread with no initialisation. Memory is
  * aligned to 16 bytes (8 for requests of at most 8 bytes). Out of memory or an

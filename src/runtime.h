@@ -108,6 +108,11 @@ enum {
     SPAN_SCAVENGING = 3,
 };
 
+/* What a span's objects are: manual (malloc/free) or garbage-collected
+ * (scanned, or never scanned). Objects of different kinds never share a
+ * span, so free() can tell a GC object from a malloc'd one by its page. */
+enum { HEAP_MANUAL = 0, HEAP_GC = 1, HEAP_GC_NOSCAN = 2, NUM_HEAP_KINDS = 3 };
+
 /* Where an in-use small span sits within its owning mcache. */
 enum {
     SPAN_IN_BIN = 0,         /* the class's current span (mcache.bins[c].span) */
@@ -128,6 +133,7 @@ struct mspan {
     uint32_t divmagic;         /* offset * divmagic >> 32 == object index */
     uint32_t nelems;
     uint8_t sizeclass;         /* 0: large object */
+    uint8_t kind;              /* HEAP_MANUAL, HEAP_GC, HEAP_GC_NOSCAN */
     _Atomic uint8_t state;     /* SPAN_*; atomic because lookups read it racily */
     uint8_t noscan;            /* for the GC: never holds pointers */
     uint8_t needzero;          /* large spans: memory may be dirty */
@@ -178,8 +184,8 @@ typedef struct mclass {
  * flushed and parked on the idle list for the next thread; it is never
  * freed, so a remote free may always push to owner->xspans. */
 struct mcache {
-    mbin bins[NUM_SIZE_CLASSES];
-    mclass classes[NUM_SIZE_CLASSES];
+    mbin bins[NUM_HEAP_KINDS][NUM_SIZE_CLASSES];        /* [HEAP_MANUAL] is malloc's */
+    mclass classes[NUM_HEAP_KINDS][NUM_SIZE_CLASSES];
     alignas(CACHE_LINE) _Atomic(mspan *) xspans; /* spans with remote frees */
     mcache *next_idle;         /* idle list. Protected by the idle lock. */
     mcache *next_all;          /* list of all caches; append-only, atomic head */

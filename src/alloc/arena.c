@@ -130,12 +130,13 @@ void pagemap_set(uintptr_t base, uintptr_t npages, mspan *s, bool all)
     }
 }
 
-void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls)
+void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls, uint8_t kind)
 {
     for (uintptr_t i = 0; i < npages; i++) {
         uintptr_t a = base + i * PAGE_SIZE;
+        uint32_t v = cls ? (uint32_t)cls | (uint32_t)kind << 8 | (uint32_t)(i << 10) : 0;
         atomic_store_explicit(&meta_of_page(a)->pageinfo[(a >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)],
-                              cls ? (uint32_t)cls | (uint32_t)(i << 8) : 0, memory_order_relaxed);
+                              v, memory_order_relaxed);
     }
 }
 

@@ -63,18 +63,18 @@ static inline uint64_t bump(_Atomic uint64_t *c)
     return v;
 }
 
-static __attribute__((noinline)) void *alloc_class_slow(uint8_t cls)
+static __attribute__((noinline)) void *alloc_class_slow(uint8_t kind, uint8_t cls)
 {
     mcache *c = mcache_get_slow();
     if (unlikely(!c)) {
         errno = ENOMEM;
         return NULL;
     }
-    mbin *b = &c->bins[cls];
+    mbin *b = &c->bins[kind][cls];
     void *p = b->free;
     if (p) {
         b->free = *(void **)p;
-    } else if (!(p = mcache_refill(c, cls))) {
+    } else if (!(p = mcache_refill(c, kind, cls))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -83,11 +83,11 @@ static __attribute__((noinline)) void *alloc_class_slow(uint8_t cls)
     return p;
 }
 
-static inline void *alloc_class(uint8_t cls)
+static inline void *alloc_class(uint8_t kind, uint8_t cls)
 {
     mcache *c = tls_mcache;
     if (likely(c != NULL)) {
-        mbin *b = &c->bins[cls];
+        mbin *b = &c->bins[kind][cls];
         void *p = b->free;
         if (likely(p != NULL)) {
             b->free = *(void **)p;
@@ -95,10 +95,10 @@ static inline void *alloc_class(uint8_t cls)
             return p;
         }
     }
-    return alloc_class_slow(cls);
+    return alloc_class_slow(kind, cls);
 }
 
-static void *alloc_large(size_t n, size_t align, bool zero)
+static void *alloc_large(size_t n, size_t align, bool zero, uint8_t kind)
 {
     if (n > MAX_ALLOC) {
         errno = ENOMEM;
@@ -107,7 +107,7 @@ static void *alloc_large(size_t n, size_t align, bool zero)
     uintptr_t npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
     uintptr_t apages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
     bool zeroed;
-    mspan *s = mheap_alloc(npages, apages, 0, NULL, &zeroed);
+    mspan *s = mheap_alloc(npages, apages, 0, kind, NULL, &zeroed);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -123,8 +123,8 @@ static void *alloc_large(size_t n, size_t align, bool zero)
 void *gort_malloc(size_t n)
 {
     if (likely(n <= MAX_SMALL_SIZE))
-        return alloc_class(size_to_class(n));
-    return alloc_large(n, 0, false);
+        return alloc_class(HEAP_MANUAL, size_to_class(n));
+    return alloc_large(n, 0, false, HEAP_MANUAL);
 }
 
 /* The span of a pointer that gort handed out, or a fatal error. */
@@ -151,14 +151,14 @@ static void free_large(mspan *s)
     mheap_free(s);
 }
 
-/* Not a small object: large, NULL, or not ours. */
+/* Not a small manual object: large, NULL, a GC object, or not ours. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
     if (!p)
         return;
     mspan *s = span_of_object(p);
-    if (s->sizeclass)
-        bad_free(p);   /* a small span the page info does not know: corrupt */
+    if (s->sizeclass || s->kind != HEAP_MANUAL)
+        bad_free(p);   /* a GC object, or a small span the page info does not know */
     free_large(s);
 }
 
@@ -182,8 +182,8 @@ void gort_free(void *p)
         return free_slow(p);
     uint32_t info = pageinfo_of(m, a);
     uint8_t cls = PAGEINFO_CLASS(info);
-    if (unlikely(cls == 0))
-        return free_slow(p);
+    if (unlikely(PAGEINFO_SPANCLASS(info) - 1 >= NUM_SIZE_CLASSES - 1))
+        return free_slow(p);   /* large, or a GC object (kind bits set) */
     /* an object start: off a multiple of the size (one multiply, see
      * mksizeclasses.py) and below the last object's end */
     const class_info *ci = &class_infos[cls];
@@ -193,7 +193,7 @@ void gort_free(void *p)
     mcache *c = tls_mcache;
     if (unlikely(!c))
         return free_nocache(p);
-    mbin *b = &c->bins[cls];
+    mbin *b = &c->bins[HEAP_MANUAL][cls];
     void *head = b->free;
     if (unlikely(p == head))
         bad_free(p);
@@ -201,7 +201,7 @@ void gort_free(void *p)
     b->free = p;
     uint64_t nfree = bump(&b->nfree);
     if (unlikely((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit))
-        mcache_bin_overflow(c, cls);
+        mcache_bin_overflow(c, HEAP_MANUAL, cls);
 }
 
 static int overflow_mul(size_t a, size_t b, size_t *out)
@@ -217,19 +217,28 @@ void *gort_calloc(size_t count, size_t size)
         return NULL;
     }
     if (n <= MAX_SMALL_SIZE) {
-        void *p = alloc_class(size_to_class(n));
+        void *p = alloc_class(HEAP_MANUAL, size_to_class(n));
         if (p)
             memset(p, 0, n);
         return p;
     }
-    return alloc_large(n, 0, true);
+    return alloc_large(n, 0, true, HEAP_MANUAL);
+}
+
+/* The span of an object of the manual heap, or a fatal error. */
+static mspan *manual_span_of(const void *p)
+{
+    mspan *s = span_of_object(p);
+    if (unlikely(s->kind != HEAP_MANUAL))
+        bad_free(p);
+    return s;
 }
 
 size_t gort_malloc_usable_size(const void *p)
 {
     if (!p)
         return 0;
-    mspan *s = span_of_object(p);
+    mspan *s = manual_span_of(p);
     return s->sizeclass ? s->elemsize : s->npages * PAGE_SIZE;
 }
 
@@ -241,7 +250,7 @@ void *gort_realloc(void *p, size_t n)
         gort_free(p);
         return NULL;
     }
-    mspan *s = span_of_object(p);
+    mspan *s = manual_span_of(p);
     size_t old = s->sizeclass ? s->elemsize : s->npages * PAGE_SIZE;
     if (s->sizeclass) {
         /* same class or a modest shrink: stay */
@@ -292,9 +301,9 @@ void *gort_aligned_alloc(size_t align, size_t n)
         uint8_t cls = size_to_class(n < align ? align : n);
         while (class_to_size[cls] % align)
             cls++;
-        return alloc_class(cls);
+        return alloc_class(HEAP_MANUAL, cls);
     }
-    return alloc_large(n, align, false);
+    return alloc_large(n, align, false, HEAP_MANUAL);
 }
 
 int gort_posix_memalign(void **out, size_t align, size_t n)
@@ -318,4 +327,83 @@ void gort_free_os_memory(void)
         mcache_flush(tls_mcache);
     mcache_collect_idle();
     mheap_scavenge(0, 0);
+}
+
+/* ---- the garbage-collected heap ----------------------------------------------
+ * GC objects come from spans of their own kind (scanned, or noscan) in the
+ * same page heap, through their own bins in the same caches; they are
+ * zeroed (the whole object: a stale pointer in a scanned object's tail
+ * would keep garbage alive once the collector scans conservatively). Until
+ * the collector exists nothing is collected, exactly as with GOGC=off;
+ * gort_gc_free gives an object back early. */
+
+static void *gc_alloc(size_t n, uint8_t kind)
+{
+    if (n <= MAX_SMALL_SIZE) {
+        uint8_t cls = size_to_class(n);
+        void *p = alloc_class(kind, cls);
+        if (p)
+            memset(p, 0, class_to_size[cls]);
+        return p;
+    }
+    return alloc_large(n, 0, true, kind);
+}
+
+void *gort_gc_alloc(size_t n)
+{
+    return gc_alloc(n, HEAP_GC);
+}
+
+void *gort_gc_alloc_noscan(size_t n)
+{
+    return gc_alloc(n, HEAP_GC_NOSCAN);
+}
+
+static mspan *gc_span_of(const void *p)
+{
+    mspan *s = spanof((uintptr_t)p);
+    if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != SPAN_INUSE ||
+        s->kind == HEAP_MANUAL)
+        throwf("gort_gc_free of non-GC pointer %p", p);
+    return span_of_object(p);
+}
+
+void gort_gc_free(void *p)
+{
+    if (!p)
+        return;
+    mspan *s = gc_span_of(p);
+    if (!s->sizeclass) {
+        free_large(s);
+        return;
+    }
+    mcache *c = tls_mcache;
+    if (unlikely(!c) && !(c = mcache_get_slow()))
+        throw("out of memory for a thread cache");
+    mbin *b = &c->bins[s->kind][s->sizeclass];
+    if (unlikely(p == b->free))
+        bad_free(p);
+    *(void **)p = b->free;
+    b->free = p;
+    uint64_t nfree = bump(&b->nfree);
+    if ((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit)
+        mcache_bin_overflow(c, s->kind, s->sizeclass);
+}
+
+void *gort_gc_realloc(void *p, size_t n)
+{
+    if (!p)
+        return gort_gc_alloc(n);
+    mspan *s = gc_span_of(p);
+    size_t old = s->sizeclass ? s->elemsize : s->npages * PAGE_SIZE;
+    if (n <= old && n > old / 2) {
+        memset((char *)p + n, 0, old - n);   /* keep the tail zero */
+        return p;
+    }
+    void *q = gc_alloc(n, s->kind);
+    if (!q)
+        return NULL;
+    memcpy(q, p, n < old ? n : old);
+    gort_gc_free(p);
+    return q;
 }

@@ -23,9 +23,10 @@ void  fixalloc_free(fixalloc *f, void *p);
  * Per 64 MiB arena: the page -> span table and the released-page bitmap. */
 typedef struct arena_meta {
     mspan *spans[PAGES_PER_ARENA];          /* INUSE: every page; FREE: first and last */
-    /* Small INUSE spans only, else 0: size class | page index in span << 8.
-     * Dense (4 bytes a page) so that free() finds an object's class and
-     * checks its alignment without touching the span. */
+    /* Small INUSE spans only, else 0: size class | kind << 8 | page index
+     * in span << 10. Dense (4 bytes a page) so that free() finds an
+     * object's class and kind and checks its alignment without touching
+     * the span. */
     _Atomic uint32_t pageinfo[PAGES_PER_ARENA];
     uint64_t released[PAGES_PER_ARENA / 64];/* page holds no physical memory, reads zero. Protected by h->lock */
 } arena_meta;
@@ -56,9 +57,11 @@ static inline uint32_t pageinfo_of(arena_meta *a, uintptr_t p)
                                 memory_order_relaxed);
 }
 #define PAGEINFO_CLASS(i) ((uint8_t)((i) & 0xff))
-#define PAGEINFO_INDEX(i) ((uintptr_t)(i) >> 8)
+#define PAGEINFO_KIND(i) (((i) >> 8) & 3)
+#define PAGEINFO_SPANCLASS(i) ((i) & 0x3ff)    /* class | kind << 8 */
+#define PAGEINFO_INDEX(i) ((uintptr_t)(i) >> 10)
 /* Set pageinfo for every page of a small span (or clear it: cls 0). */
-void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls);
+void pageinfo_set(uintptr_t base, uintptr_t npages, uint8_t cls, uint8_t kind);
 
 /* Set the page map for [base, base+npages*PAGE_SIZE) (all pages or just the
  * ends). Caller holds h->lock. */
@@ -101,7 +104,7 @@ extern mheap mheap_;
  * be zero. Takes h->lock. NULL when out of memory. align_pages (a power of
  * two, >= 1) aligns the base to align_pages * PAGE_SIZE. */
 mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
-                   mcache *owner, bool *zeroed);
+                   uint8_t kind, mcache *owner, bool *zeroed);
 /* Return an INUSE span to the heap. Takes h->lock. */
 void mheap_free(mspan *s);
 /* Try to extend a large INUSE span in place to npages by taking free pages
@@ -124,8 +127,8 @@ void    mcache_release_p(mcache *c);      /* a P goes away: flush and park its c
 /* This thread allocates through c from now on (a P's cache, or NULL when
  * it drops its P); a cache of the thread's own is parked. */
 void    mcache_use(mcache *c);
-void   *mcache_refill(mcache *c, uint8_t cls);  /* bin empty: returns an object or NULL */
-void    mcache_bin_overflow(mcache *c, uint8_t cls); /* bin over max: return half */
+void   *mcache_refill(mcache *c, uint8_t kind, uint8_t cls);  /* bin empty: an object or NULL */
+void    mcache_bin_overflow(mcache *c, uint8_t kind, uint8_t cls); /* bin over max: return it */
 void    mcache_flush(mcache *c);          /* give back all cached objects */
 void    mcache_collect(mcache *c);        /* take in remote frees */
 void    mcache_collect_idle(void);        /* collect for parked caches */

@@ -118,14 +118,15 @@ static mcache *cache_take(void)
         atomic_store_explicit(&all_caches, c, memory_order_release);
         atomic_fetch_add_explicit(&mcache_count, 1, memory_order_relaxed);
     }
-    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-        uint32_t m = 65536 / class_to_size[cls];
-        m = m < 4 ? 4 : m > 512 ? 512 : m;
-        if (c->classes[cls].max == 0) {   /* a new cache: an empty bin */
-            c->classes[cls].max = m;
-            c->bins[cls].limit = m;
+    for (int k = 0; k < NUM_HEAP_KINDS; k++)
+        for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+            uint32_t m = 65536 / class_to_size[cls];
+            m = m < 4 ? 4 : m > 512 ? 512 : m;
+            if (c->classes[k][cls].max == 0) {   /* a new cache: an empty bin */
+                c->classes[k][cls].max = m;
+                c->bins[k][cls].limit = m;
+            }
         }
-    }
     atomic_store_explicit(&c->state, MCACHE_ACTIVE, memory_order_relaxed);
     unlock(&idle_lock);
     return c;
@@ -262,10 +263,10 @@ static void take_freelist(mbin *b, mspan *s)
     s->nfreelist = 0;
 }
 
-void *mcache_refill(mcache *c, uint8_t cls)
+void *mcache_refill(mcache *c, uint8_t kind, uint8_t cls)
 {
-    mbin *b = &c->bins[cls];
-    mclass *k = &c->classes[cls];
+    mbin *b = &c->bins[kind][cls];
+    mclass *k = &c->classes[kind][cls];
     if (atomic_load_explicit(&c->xspans, memory_order_relaxed))
         mcache_collect(c);
     mspan *s = k->span;
@@ -293,7 +294,7 @@ void *mcache_refill(mcache *c, uint8_t cls)
         goto pop;
     }
     bool zeroed;
-    s = mheap_alloc(class_to_npages[cls], 1, cls, c, &zeroed);
+    s = mheap_alloc(class_to_npages[cls], 1, cls, kind, c, &zeroed);
     if (!s)
         return NULL;
     s->where = SPAN_IN_BIN;
@@ -352,22 +353,22 @@ static void return_objects(mcache *c, void *list)
             s->freelist = head;
             s->nfreelist += n;
             s->used -= n;
-            span_gained(&c->classes[s->sizeclass], s);
+            span_gained(&c->classes[s->kind][s->sizeclass], s);
         } else {
             free_remote_chain(s, head, tail);
         }
     }
 }
 
-void mcache_bin_overflow(mcache *c, uint8_t cls)
+void mcache_bin_overflow(mcache *c, uint8_t kind, uint8_t cls)
 {
     /* Return the whole list: finding a cut point would cost a walk of its
      * own, and return_objects walks the list anyway. A free-heavy phase
      * (a data structure torn down) then costs one extra touch per object;
      * a balanced malloc/free mix rarely gets here. */
-    mbin *b = &c->bins[cls];
+    mbin *b = &c->bins[kind][cls];
     void *list = b->free;
-    b->limit += bin_len(b, c->classes[cls].max);
+    b->limit += bin_len(b, c->classes[kind][cls].max);
     b->free = NULL;
     return_objects(c, list);
 }
@@ -391,7 +392,7 @@ void mcache_collect(mcache *c)
             s->freelist = list;
             s->nfreelist += n;
             s->used -= n;
-            span_gained(&c->classes[s->sizeclass], s);   /* may return s to the heap */
+            span_gained(&c->classes[s->kind][s->sizeclass], s);   /* may return s to the heap */
         }
         s = next;
     }
@@ -399,22 +400,24 @@ void mcache_collect(mcache *c)
 
 void mcache_flush(mcache *c)
 {
-    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-        if (c->bins[cls].free)
-            mcache_bin_overflow(c, (uint8_t)cls);
-    }
+    for (int kind = 0; kind < NUM_HEAP_KINDS; kind++)
+        for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++)
+            if (c->bins[kind][cls].free)
+                mcache_bin_overflow(c, (uint8_t)kind, (uint8_t)cls);
     mcache_collect(c);
-    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-        mclass *k = &c->classes[cls];
-        mspan *s = k->span;
-        if (!s)
-            continue;
-        k->span = NULL;
-        s->where = SPAN_IN_FULL;
-        if (s->used == 0)
-            mheap_free(s);
-        else if (s->freelist || s->carve < s->limit)
-            partial_push(k, s);
+    for (int kind = 0; kind < NUM_HEAP_KINDS; kind++) {
+        for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+            mclass *k = &c->classes[kind][cls];
+            mspan *s = k->span;
+            if (!s)
+                continue;
+            k->span = NULL;
+            s->where = SPAN_IN_FULL;
+            if (s->used == 0)
+                mheap_free(s);
+            else if (s->freelist || s->carve < s->limit)
+                partial_push(k, s);
+        }
     }
 }
 

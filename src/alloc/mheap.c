@@ -170,7 +170,7 @@ static bool split_front(mheap *h, mspan *s, uintptr_t n)
 }
 
 mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
-                   mcache *owner, bool *zeroed)
+                   uint8_t kind, mcache *owner, bool *zeroed)
 {
     mheap *h = &mheap_;
     if (npages == 0 || npages > ((uintptr_t)1 << (ADDR_BITS - PAGE_SHIFT)))
@@ -219,6 +219,7 @@ mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
     }
     *zeroed = rel == npages;
     s->sizeclass = sizeclass;
+    s->kind = kind;
     s->owner = owner;
     s->needzero = rel != npages;
     if (sizeclass) {
@@ -241,7 +242,7 @@ mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
     s->xnext = NULL;
     pagemap_set(s->base, npages, s, true);
     if (sizeclass)
-        pageinfo_set(s->base, npages, sizeclass);
+        pageinfo_set(s->base, npages, sizeclass, kind);
     atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_release);
     atomic_fetch_add_explicit(&h->inuse, npages * PAGE_SIZE, memory_order_relaxed);
     unlock(&h->lock);
@@ -258,9 +259,10 @@ void mheap_free(mspan *s)
     }
     atomic_fetch_sub_explicit(&h->inuse, s->npages * PAGE_SIZE, memory_order_relaxed);
     if (s->sizeclass)
-        pageinfo_set(s->base, s->npages, 0);
+        pageinfo_set(s->base, s->npages, 0, 0);
     s->owner = NULL;
     s->sizeclass = 0;
+    s->kind = 0;
     free_span_locked(h, s, os_nanotime());
     unlock(&h->lock);
     scavenger_kick();

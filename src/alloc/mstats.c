@@ -27,10 +27,12 @@ void gort_read_memstats(gort_memstats *m)
     for (int cls = 0; cls < NUM_SIZE_CLASSES; cls++)
         m->by_size[cls].size = class_to_size[cls];
     for (mcache *c = mcache_all(); c; c = c->next_all) {
-        for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
-            m->by_size[cls].mallocs += atomic_load_explicit(&c->bins[cls].nmalloc, memory_order_relaxed);
-            m->by_size[cls].frees += atomic_load_explicit(&c->bins[cls].nfree, memory_order_relaxed);
-        }
+        for (int k = 0; k < NUM_HEAP_KINDS; k++)
+            for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+                mbin *b = &c->bins[k][cls];
+                m->by_size[cls].mallocs += atomic_load_explicit(&b->nmalloc, memory_order_relaxed);
+                m->by_size[cls].frees += atomic_load_explicit(&b->nfree, memory_order_relaxed);
+            }
     }
     uint64_t live = 0;
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {

@@ -32,9 +32,8 @@
  * errors are Go's panics: send on a closed channel, close of a closed or
  * NULL channel.
  *
- * Memory: a channel is one allocation, header and buffer together. Until
- * the collector exists it comes from the manual heap and is never freed
- * (Go programs do not free channels either).
+ * Memory: a channel is one allocation from the GC heap, header and buffer
+ * together (Go programs never free channels; the collector will).
  */
 #include "chan/chan.h"
 
@@ -106,7 +105,7 @@ gort_chan *gort_chan_make(size_t elem_size, size_t cap)
         gort_panic("makechan: element size too large");
     if (__builtin_mul_overflow(elem_size, cap, &bytes) || bytes > ((size_t)1 << 40))
         gort_panic("makechan: size out of range");
-    hchan *c = gort_calloc(1, sizeof(hchan) + bytes);
+    hchan *c = gort_gc_alloc(sizeof(hchan) + bytes);
     if (!c)
         throw("out of memory making a channel");
     c->elemsize = elem_size;
