@@ -160,6 +160,27 @@ static void sleeper(void *arg)
     atomic_fetch_add_explicit(&done_count, 1, memory_order_relaxed);
 }
 
+static gort_chan *ping, *pong;
+
+static void ponger(void *arg)
+{
+    (void)arg;
+    long v;
+    while (gort_chan_recv(ping, &v)) {
+        v++;
+        gort_chan_send(pong, &v);
+    }
+}
+
+static void summer(void *arg)
+{
+    gort_chan *in = arg;
+    long v, sum = 0;
+    while (gort_chan_recv(in, &v))
+        sum += v;
+    gort_chan_send(pong, &sum);
+}
+
 static void goroutines(void *arg)
 {
     long n = *(long *)arg;
@@ -185,8 +206,38 @@ static void goroutines(void *arg)
            gort_num_goroutine(), (double)(during - before) / parked);
     while (atomic_load(&done_count) < parked)
         gort_sleep(10 * 1000000);
-    printf("  all woke after their 200 ms and finished: %d goroutine left\n\n",
+    printf("  all woke after their 200 ms and finished: %d goroutine left\n",
            gort_num_goroutine());
+
+    /* channels: a ping-pong over two unbuffered channels, then fan-in */
+    ping = gort_chan_make(sizeof(long), 0);
+    pong = gort_chan_make(sizeof(long), 0);
+    gort_go(ponger, NULL);
+    long rounds = n / 10, v = 0;
+    int64_t t2 = gort_nanotime();
+    for (long i = 0; i < rounds; i++) {
+        gort_chan_send(ping, &v);
+        gort_chan_recv(pong, &v);
+    }
+    int64_t t3 = gort_nanotime();
+    gort_chan_close(ping);
+    printf("  channel ping-pong: %ld round trips, %.0f ns each\n", v, (double)(t3 - t2) / rounds);
+    gort_chan *in = gort_chan_make(sizeof(long), 128);
+    gort_go(summer, in);
+    gort_case cases[2];
+    long sent = 0, sum;
+    gort_chan *tick = gort_after(2 * 1000000000LL);
+    for (long i = 1; i <= rounds; i++) {
+        cases[0] = (gort_case){in, GORT_SEND, &i, false};
+        cases[1] = (gort_case){tick, GORT_RECV, NULL, false};
+        if (gort_select(cases, 2, true) == 1)
+            break;   /* the 2 s timer fired first: stop early */
+        sent += i;
+    }
+    gort_chan_close(in);
+    gort_chan_recv(pong, &sum);
+    printf("  select over a send and a timer, then close: summed %ld (%s)\n\n", sum,
+           sum == sent ? "every value arrived" : "MISMATCH");
 }
 
 int main(int argc, char **argv)

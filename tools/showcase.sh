@@ -14,4 +14,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target showcase >/dev/null
-exec ./build/showcase "$@"
+exec ./build/examples/showcase "$@"
