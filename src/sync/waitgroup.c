@@ -6,7 +6,8 @@
  * the semaphore. A negative counter is Go's panic.
  *
  * Once: a done flag checked without a lock, and a mutex for the first
- * call; done is set after fn returns, so concurrent callers wait for it.
+ * call; done is set when fn returns or panics (a deferred call), so
+ * concurrent callers wait for it and none calls fn again.
  *
  * Cond: Go's notifyList. A waiter takes a ticket before it unlocks the
  * mutex; signal serves the oldest ticket not yet served, broadcast all of
@@ -59,16 +60,39 @@ void gort_waitgroup_wait(gort_waitgroup *wg)
     }
 }
 
+typedef struct once_call {
+    gort_once *o;
+    gort_fn fn;
+    void *arg;
+} once_call;
+
+/* Deferred: done is set and the mutex released even if fn panics (Go: a
+ * Do whose function panicked counts as returned). */
+static void once_finish(void *arg)
+{
+    gort_once *o = arg;
+    __atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+    gort_mutex_unlock(&o->m);
+}
+
+static void once_body(void *arg)
+{
+    once_call *oc = arg;
+    gort_defer(once_finish, oc->o);
+    oc->fn(oc->arg);
+}
+
 void gort_once_do(gort_once *o, gort_fn fn, void *arg)
 {
     if (__atomic_load_n(&o->done, __ATOMIC_ACQUIRE))
         return;
     gort_mutex_lock(&o->m);
-    if (!o->done) {
-        fn(arg);
-        __atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+    if (o->done) {
+        gort_mutex_unlock(&o->m);
+        return;
     }
-    gort_mutex_unlock(&o->m);
+    once_call oc = {o, fn, arg};
+    gort_call(once_body, &oc);
 }
 
 /* ---- cond --------------------------------------------------------------------- */
