@@ -126,6 +126,13 @@ static uint32_t fastrand(M *mp)
     return mp->fastrand = x ? x : 0x9e3779b9u;
 }
 
+/* GOMAXPROCS. Changed only with the world stopped, but read by Ms on
+ * their way to sleep and by sysmon at any time: always through an atomic. */
+static inline int32_t nprocs(void)
+{
+    return __atomic_load_n(&sched.gomaxprocs, __ATOMIC_ACQUIRE);
+}
+
 /* Goroutine counts live in the Ps (a shared counter would bounce between
  * CPUs on every spawn and exit); the sum is exact once nothing runs. */
 static inline void ngo_add(P *pp, int64_t d)
@@ -458,7 +465,7 @@ void wake_timer_m(int64_t when)
 
 static void preempt_all(void)
 {
-    for (int32_t i = 0; i < sched.gomaxprocs; i++) {
+    for (int32_t i = 0; i < nprocs(); i++) {
         P *pp = sched.allp[i];
         M *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
         if (!mp)
@@ -513,12 +520,12 @@ static bool stoptheworld(void)
     M *mp = getm();
     lock(&sched.lock);
     atomic_store(&sched.stopnote, 0);
-    atomic_store(&sched.stopwait, (uint32_t)sched.gomaxprocs);
+    atomic_store(&sched.stopwait, (uint32_t)nprocs());
     atomic_store(&sched.gcwaiting, true);
     preempt_all();
     atomic_store(&mp->p->status, P_STOPPED);
     atomic_fetch_sub(&sched.stopwait, 1);
-    for (int32_t i = 0; i < sched.gomaxprocs; i++) {
+    for (int32_t i = 0; i < nprocs(); i++) {
         P *pp = sched.allp[i];
         uint32_t s = P_SYSCALL;
         if (atomic_compare_exchange_strong(&pp->status, &s, P_STOPPED)) {
@@ -579,13 +586,13 @@ static void destroyp(P *pp, P *heir)
     atomic_store(&pp->status, P_DEAD);
 }
 
-/* Resize to nprocs Ps. The world is stopped (or not started) and
+/* Resize to `want` Ps. The world is stopped (or not started) and
  * sched.lock is held. The calling M ends up holding a P. Returns the Ps
  * that have work and need an M, linked through ->link. */
-static P *procresize(int32_t nprocs)
+static P *procresize(int32_t want)
 {
     assert_lock_held(&sched.lock);
-    int32_t old = sched.gomaxprocs;
+    int32_t old = sched.gomaxprocs;   /* we are the writer */
     if (!sched.allp) {
         /* fixed capacity: sysmon walks it without the lock */
         sched.allp = calloc(MAX_PROCS, sizeof(P *));
@@ -593,25 +600,25 @@ static P *procresize(int32_t nprocs)
             throw("out of memory allocating allp");
         sched.allplen = MAX_PROCS;
     }
-    for (int32_t i = 0; i < nprocs; i++) {
+    for (int32_t i = 0; i < want; i++) {
         if (!sched.allp[i])
             sched.allp[i] = newp(i);
         if (!sched.allp[i]->mcache && !(sched.allp[i]->mcache = mcache_for_p()))
             throw("out of memory creating a P's cache");
     }
     M *self = getm();
-    if (self->p && self->p->id >= nprocs) {
+    if (self->p && self->p->id >= want) {
         /* our P goes away: stop allocating through its cache first */
         __atomic_store_n(&self->p->m, NULL, __ATOMIC_RELEASE);
         self->p = NULL;
         mcache_use(NULL);
     }
-    for (int32_t i = nprocs; i < old; i++)
+    for (int32_t i = want; i < old; i++)
         destroyp(sched.allp[i], sched.allp[0]);
-    __atomic_store_n(&sched.gomaxprocs, nprocs, __ATOMIC_RELEASE);
+    __atomic_store_n(&sched.gomaxprocs, want, __ATOMIC_RELEASE);
 
     M *mp = getm();
-    if (mp->p && mp->p->id < nprocs) {
+    if (mp->p && mp->p->id < want) {
         atomic_store(&mp->p->status, P_RUNNING);
     } else {
         if (mp->p) {
@@ -621,7 +628,7 @@ static P *procresize(int32_t nprocs)
         acquirep(mp, sched.allp[0]);
     }
     P *runnable = NULL;
-    for (int32_t i = nprocs - 1; i >= 0; i--) {
+    for (int32_t i = want - 1; i >= 0; i--) {
         P *pp = sched.allp[i];
         if (pp == mp->p)
             continue;
@@ -645,7 +652,7 @@ int gort_gomaxprocs(int n)
         return old;
     }
     lock(&sched.lock);
-    int old = sched.gomaxprocs;
+    int old = nprocs();
     unlock(&sched.lock);
     if (n < 1 || n == old)
         return old;
@@ -654,7 +661,7 @@ int gort_gomaxprocs(int n)
     need_g("gort_gomaxprocs");
     stw_acquire();
     lock(&sched.lock);
-    old = sched.gomaxprocs;
+    old = nprocs();
     unlock(&sched.lock);
     if (n == old || !stoptheworld()) {
         stw_release();
@@ -995,7 +1002,7 @@ void gort_sleep(int64_t ns)
 static int64_t earliest_timer(void)
 {
     int64_t next = 0;
-    for (int32_t i = 0; i < sched.gomaxprocs; i++) {
+    for (int32_t i = 0; i < nprocs(); i++) {
         int64_t w = timer_next(sched.allp[i]);
         if (w && (!next || w < next))
             next = w;
@@ -1008,7 +1015,7 @@ static int64_t earliest_timer(void)
 static void run_timers_all(P *pp)
 {
     int64_t now = 0;
-    int32_t procs = sched.gomaxprocs;
+    int32_t procs = nprocs();
     for (int32_t i = -1; i < procs; i++) {
         P *p2 = i < 0 ? pp : sched.allp[i];
         if (i >= 0 && p2 == pp)
@@ -1054,7 +1061,7 @@ top:;
         if (gp)
             return gp;
     }
-    int32_t procs = sched.gomaxprocs;
+    int32_t procs = nprocs();
     if (mp->spinning ||
         2 * atomic_load(&sched.nmspinning) < procs - atomic_load(&sched.npidle)) {
         if (!mp->spinning) {
@@ -1312,7 +1319,7 @@ static void checkdead(void)
                (int)sched.mcount, (int)sched.nmidle, (int)sched.nmidlelocked);
     if (atomic_load(&sched.nsyscall) > 0 || atomic_load(&sched.runqsize) > 0)
         return;
-    for (int32_t i = 0; i < sched.gomaxprocs; i++) {
+    for (int32_t i = 0; i < nprocs(); i++) {
         P *pp = sched.allp[i];
         if (timer_next(pp) || !runq_empty(pp))
             return;

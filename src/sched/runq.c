@@ -189,7 +189,7 @@ G *globrunq_get(P *pp, int32_t max)
     int32_t size = atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
     if (size == 0)
         return NULL;
-    int32_t n = size / sched.gomaxprocs + 1;
+    int32_t n = size / __atomic_load_n(&sched.gomaxprocs, __ATOMIC_RELAXED) + 1;
     if (n > size)
         n = size;
     if (max > 0 && n > max)
