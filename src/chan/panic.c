@@ -49,6 +49,7 @@ struct gpanic {
     bool aborted;       /* a later panic took over */
     bool goexit;        /* gort_goexit: runs defers, cannot be recovered */
     bool indefer;       /* a deferred call it started is running */
+    gframe *frame;      /* the frame whose deferred calls it is running */
     struct gpanic *link;
 };
 
@@ -160,6 +161,12 @@ static void unwind(G *gp, gpanic *p)
         gframe *fr = gp->frames;
         if (!fr)
             break;
+        /* An earlier panic whose deferred call belongs to this frame is
+         * being unwound past that call: it is aborted (replaced by p). An
+         * earlier panic recovered or unwound entirely above it stays. */
+        for (gpanic *q = p->link; q; q = q->link)
+            if (q->indefer && q->frame == fr)
+                q->aborted = true;
         while (fr->defers) {
             gdefer *d = fr->defers;
             fr->defers = d->link;
@@ -167,6 +174,7 @@ static void unwind(G *gp, gpanic *p)
             void *arg = d->arg;
             gort_free(d);
             p->indefer = true;
+            p->frame = fr;
             fn(arg);
             p->indefer = false;
             gp = getg();   /* the deferred call may have switched threads */
@@ -204,8 +212,6 @@ _Noreturn void gort_panic(const char *fmt, ...)
     gpanic p = {.msg = format(fmt, ap)};
     va_end(ap);
     p.link = gp->panicking;
-    if (p.link && !p.link->goexit)
-        p.link->aborted = true;
     gp->panicking = &p;
     unwind(gp, &p);
     throw("unreachable: panic unwound");
