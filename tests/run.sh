@@ -110,7 +110,10 @@ case $mode in
         export GORT_TEST_MODE=valgrind
         command -v valgrind >/dev/null || die "valgrind mode: valgrind is not installed"
         # shellcheck disable=SC2206  # GORT_VALGRIND_ARGS is meant to split
-        wrapper=(valgrind --error-exitcode=99 --quiet ${GORT_VALGRIND_ARGS:-})
+        # --fair-sched=yes: valgrind runs one thread at a time, and its default
+        # lock lets a thread spinning in user code (a goroutine loop) starve
+        # the others, sysmon among them, for seconds.
+        wrapper=(valgrind --error-exitcode=99 --quiet --fair-sched=yes ${GORT_VALGRIND_ARGS:-})
         ;;
     qemu)
         factor=5
