@@ -171,7 +171,11 @@ int64_t gort_nanotime(void)
 
 G *need_g(const char *what)
 {
-    G *gp = getg();
+    /* A direct read of the thread pointer is safe here: nothing has
+     * switched since this call began, and callers that switch re-read it
+     * through getm() afterwards. */
+    M *cur = tls_m;
+    G *gp = cur ? cur->curg : NULL;
     if (unlikely(!gp)) {
         if (atomic_load(&runtime_state) == 0)
             throwf("%s called before gort_main (it needs a goroutine)", what);
@@ -809,7 +813,7 @@ int64_t gort_goid(void)
  * the goroutine is resumed, perhaps on another M. */
 static __attribute__((noinline)) void mcall(int action, void (*fn)(G *, void *), void *arg)
 {
-    M *mp = getm();
+    M *mp = tls_m;   /* fresh: read before the switch, never after it */
     G *gp = mp->curg;
     mp->pending = action;
     mp->pending_fn = fn;
