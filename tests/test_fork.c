@@ -50,13 +50,6 @@ static atomic_long failures;
         }                                                                    \
     } while (0)
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? strtod(s, NULL) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
 static uint64_t next(uint64_t *s)
 {
     *s ^= *s >> 12;

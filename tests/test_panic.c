@@ -42,33 +42,6 @@
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
-static int slow_tool(void)
-{
-#ifdef GORT_TSAN
-    return 1;
-#endif
-#ifdef HAVE_VALGRIND_H
-    if (RUNNING_ON_VALGRIND)
-        return 1;
-#endif
-    const char *m = getenv("GORT_TEST_MODE");
-    return m && (strcmp(m, "valgrind") == 0 || strcmp(m, "tsan") == 0);
-}
-
-static long scaled(long n)
-{
-    int self_scale = slow_tool() && !getenv("GORT_TEST_SCALE");
-    long v = (long)((double)n * test_scale() / (self_scale ? 10 : 1));
-    return v < 1 ? 1 : v;
-}
-
 static int wait_ge(atomic_int *v, int want, int secs)
 {
     int64_t deadline = gort_nanotime() + secs * SEC;

@@ -34,19 +34,6 @@
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
-static int slow_tool(void)
-{
-#ifdef HAVE_VALGRIND_H
-    if (RUNNING_ON_VALGRIND)
-        return 1;
-#endif
-#ifdef GORT_TSAN
-    return 1;
-#endif
-    const char *m = getenv("GORT_TEST_MODE");
-    return m && (strcmp(m, "valgrind") == 0 || strcmp(m, "tsan") == 0);
-}
-
 static int64_t cpu_ns(void)
 {
     struct rusage ru;

@@ -28,13 +28,6 @@
 #define NG 7
 #define NSLOT 64
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
 typedef struct gstate {
     int idx;
     long iters;          /* done */

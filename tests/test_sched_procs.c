@@ -34,13 +34,6 @@
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
 /* ---- child: report GOMAXPROCS --------------------------------------------- */
 
 static void report_fn(void *arg)

@@ -43,13 +43,6 @@
 #define POLL_MS 10000
 #define PROGRESS 1000
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
 /* ---- who runs user code: at GOMAXPROCS=1, one goroutine at a time --------- */
 
 static atomic_int running, running_max;

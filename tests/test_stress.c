@@ -68,13 +68,6 @@ static atomic_long n_sent, n_received, n_adopted;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static double test_scale(void)
-{
-    const char *s = getenv("GORT_TEST_SCALE");
-    double v = s ? strtod(s, NULL) : 1.0;
-    return v > 0 ? v : 1.0;
-}
-
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;
