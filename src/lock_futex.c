@@ -1,16 +1,21 @@
 /* lock_futex.c - the runtime lock: a futex mutex (Go's lock_futex.go).
  *
  * States: 0 unlocked, 1 locked, 2 locked and somebody may sleep. Acquire
- * tries a CAS, spins briefly (critical sections are short: a free list
- * operation, a span split), then marks the lock contended and sleeps on the
- * futex. Release wakes one sleeper only if the state said there might be
+ * tries a CAS, spins (critical sections are short: a free list operation,
+ * a span split, a channel's buffer slot) in four rounds of 30 pauses, then
+ * yields the CPU once in case the holder was preempted, and only then marks
+ * the lock contended and sleeps on the futex (Go's active and passive
+ * spinning). Sleeping is what costs: the unlocker then has to make a
+ * system call to wake it. Release wakes one sleeper only if the state said there might be
  * one, so an uncontended lock/unlock is two atomic operations and no system
  * call. It blocks the whole thread, so it is for runtime critical sections
  * only; goroutine-level sync (gort_mutex) parks goroutines instead.
  */
 #include "runtime.h"
 
-#define ACTIVE_SPIN 64
+#define ACTIVE_SPIN 4
+#define ACTIVE_SPIN_CNT 30
+#define PASSIVE_SPIN 1
 
 bool trylock(rlock *l)
 {
@@ -26,9 +31,15 @@ void lock(rlock *l)
                                                      memory_order_relaxed)))
         return;
     for (int i = 0; i < ACTIVE_SPIN; i++) {
+        for (int k = 0; k < ACTIVE_SPIN_CNT; k++)
+            cpu_relax();
         if (atomic_load_explicit(&l->key, memory_order_relaxed) == 0 && trylock(l))
             return;
-        cpu_relax();
+    }
+    for (int i = 0; i < PASSIVE_SPIN; i++) {
+        os_yield();
+        if (atomic_load_explicit(&l->key, memory_order_relaxed) == 0 && trylock(l))
+            return;
     }
     /* Contended: announce a sleeper, then sleep until we take it from 0. */
     while (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) != 0)

@@ -270,15 +270,17 @@ static int chanrecv(hchan *c, void *elem, bool block)
 
 void gort_chan_send(gort_chan *c, const void *elem)
 {
-    need_g("gort_chan_send");
-    preempt_check();
+    G *gp = need_g("gort_chan_send");
+    if (unlikely(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+        preempt_check();
     chansend((hchan *)c, elem, true);
 }
 
 bool gort_chan_recv(gort_chan *c, void *elem)
 {
-    need_g("gort_chan_recv");
-    preempt_check();
+    G *gp = need_g("gort_chan_recv");
+    if (unlikely(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+        preempt_check();
     return chanrecv((hchan *)c, elem, true) == 1;
 }
 

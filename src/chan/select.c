@@ -71,7 +71,8 @@ static void park_forever(G *gp, void *arg)
 int gort_select(gort_case *cases, int n, bool block)
 {
     G *gp = need_g("gort_select");
-    preempt_check();
+    if (unlikely(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+        preempt_check();
     if (n < 0)
         gort_panic("select with a negative number of cases");
     int order[n > 0 ? n : 1];
