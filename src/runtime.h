@@ -331,7 +331,8 @@ typedef struct schedt {
     P *pidle;                  /* idle Ps */
     _Atomic int32_t npidle;
     _Atomic int32_t nmspinning;
-    G *runqhead, *runqtail;    /* global run queue */
+    G **gq;                    /* global run queue: a ring of gqcap G pointers */
+    uint32_t gqcap, gqhead;
     _Atomic int32_t runqsize;
     G *gfree;                  /* global pool of dead Gs */
     int32_t ngfree;

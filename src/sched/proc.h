@@ -12,7 +12,7 @@ G   *runq_get(P *pp, bool *inherit);
 G   *runq_steal(P *pp, P *victim, bool steal_next);
 void globrunq_put(G *gp);                 /* sched.lock held */
 void globrunq_puthead(G *gp);             /* sched.lock held */
-void globrunq_putbatch(G *head, G *tail, int32_t n);   /* sched.lock held */
+void globrunq_putbatch(G **batch, int32_t n);          /* sched.lock held */
 G   *globrunq_get(P *pp, int32_t max);    /* sched.lock held; max 1 unless pp's ring is empty */
 
 /* proc.c */

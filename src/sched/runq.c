@@ -16,9 +16,15 @@
  * between a thief reading a slot and the owner rewriting it after the CAS
  * said the thief lost.
  *
- * The global queue is a linked list through G.schedlink under sched.lock.
+ * The global queue is a growable ring of G pointers under sched.lock. Not
+ * a list through the Gs: each G sits in the top page of its own stack, so
+ * walking a list of them is a cache and TLB miss per G, and moving a
+ * batch between the global queue and a P would touch every one of them
+ * while holding the lock.
  * See proc.c for the overview.
  */
+#include <stdlib.h>
+
 #include "sched/proc.h"
 
 #define RUNQ_MASK (RUNQ_SIZE - 1)
@@ -44,11 +50,8 @@ static bool runq_putslow(P *pp, G *gp, uint32_t h, uint32_t t)
                                                  memory_order_relaxed))
         return false;
     batch[n] = gp;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->schedlink = batch[i + 1];
-    batch[n]->schedlink = NULL;
     lock(&sched.lock);
-    globrunq_putbatch(batch[0], batch[n], (int32_t)n + 1);
+    globrunq_putbatch(batch, (int32_t)n + 1);
     unlock(&sched.lock);
     return true;
 }
@@ -149,38 +152,46 @@ G *runq_steal(P *pp, P *victim, bool steal_next)
 
 /* ---- the global queue: sched.lock held ---------------------------------- */
 
+static void gq_grow(void)
+{
+    uint32_t len = (uint32_t)atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+    uint32_t cap = sched.gqcap ? sched.gqcap * 2 : 1024;
+    G **n = malloc((size_t)cap * sizeof(G *));
+    if (!n)
+        throw("out of memory growing the global run queue");
+    for (uint32_t i = 0; i < len; i++)
+        n[i] = sched.gq[(sched.gqhead + i) & (sched.gqcap - 1)];
+    free(sched.gq);
+    sched.gq = n;
+    sched.gqcap = cap;
+    sched.gqhead = 0;
+}
+
 void globrunq_put(G *gp)
 {
     assert_lock_held(&sched.lock);
-    gp->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = gp;
-    else
-        sched.runqhead = gp;
-    sched.runqtail = gp;
-    atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+    uint32_t len = (uint32_t)atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+    if (len == sched.gqcap)
+        gq_grow();
+    sched.gq[(sched.gqhead + len) & (sched.gqcap - 1)] = gp;
+    atomic_store_explicit(&sched.runqsize, (int32_t)len + 1, memory_order_relaxed);
 }
 
 void globrunq_puthead(G *gp)
 {
     assert_lock_held(&sched.lock);
-    gp->schedlink = sched.runqhead;
-    sched.runqhead = gp;
-    if (!sched.runqtail)
-        sched.runqtail = gp;
-    atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+    uint32_t len = (uint32_t)atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+    if (len == sched.gqcap)
+        gq_grow();
+    sched.gqhead = (sched.gqhead - 1) & (sched.gqcap - 1);
+    sched.gq[sched.gqhead] = gp;
+    atomic_store_explicit(&sched.runqsize, (int32_t)len + 1, memory_order_relaxed);
 }
 
-void globrunq_putbatch(G *head, G *tail, int32_t n)
+void globrunq_putbatch(G **batch, int32_t n)
 {
-    assert_lock_held(&sched.lock);
-    tail->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = head;
-    else
-        sched.runqhead = head;
-    sched.runqtail = tail;
-    atomic_fetch_add_explicit(&sched.runqsize, n, memory_order_relaxed);
+    for (int32_t i = 0; i < n; i++)
+        globrunq_put(batch[i]);
 }
 
 G *globrunq_get(P *pp, int32_t max)
@@ -196,15 +207,11 @@ G *globrunq_get(P *pp, int32_t max)
         n = max;
     if (n > RUNQ_SIZE / 2)
         n = RUNQ_SIZE / 2;
-    atomic_fetch_sub_explicit(&sched.runqsize, n, memory_order_relaxed);
-    G *gp = sched.runqhead;
-    sched.runqhead = gp->schedlink;
-    for (int32_t i = 1; i < n; i++) {
-        G *g1 = sched.runqhead;
-        sched.runqhead = g1->schedlink;
-        runq_put(pp, g1, false);
-    }
-    if (!sched.runqhead)
-        sched.runqtail = NULL;
+    atomic_store_explicit(&sched.runqsize, size - n, memory_order_relaxed);
+    uint32_t mask = sched.gqcap - 1;
+    G *gp = sched.gq[sched.gqhead];
+    for (int32_t i = 1; i < n; i++)
+        runq_put(pp, sched.gq[(sched.gqhead + (uint32_t)i) & mask], false);
+    sched.gqhead = (sched.gqhead + (uint32_t)n) & mask;
     return gp;
 }
