@@ -1,6 +1,7 @@
 /* test_mheap.c - page heap: page map, splitting, coalescing, alignment,
  * growth in place, release and the zero-page knowledge. */
 #include <string.h>
+#include <unistd.h>
 
 #include "export_test.h"
 #include "gort.h"
@@ -66,7 +67,10 @@ int main(void)
     test_heap_verify();
     gort_memstats ms;
     gort_read_memstats(&ms);
-    CHECK(ms.heap_released == ms.heap_idle);
+    if (sysconf(_SC_PAGESIZE) <= (long)PAGE_SIZE)
+        CHECK(ms.heap_released == ms.heap_idle);
+    else   /* larger kernel pages: free spans smaller than one cannot go back */
+        CHECK(ms.heap_released > 0 && ms.heap_released <= ms.heap_idle);
     char *z2 = gort_calloc(1, 4 << 20);
     REQUIRE(z2);
     for (size_t i = 0; i < (4 << 20); i += 997)

@@ -314,6 +314,23 @@ uint64_t mheap_free_unreleased(void)
 
 #define SCAVENGE_BATCH 64
 
+/* The part of a span the kernel can release: all of it when its pages are
+ * no larger than ours (8 KiB), else the interior aligned to its pages (a
+ * 64 KiB-page arm64 kernel cannot release a lone 8 KiB span). Only pages
+ * actually released are marked so: the bitmap promises zeroes. */
+static uintptr_t releasable(mspan *s, uintptr_t *base)
+{
+    uintptr_t ps = os_page_size();
+    if (ps <= PAGE_SIZE) {
+        *base = s->base;
+        return s->npages;
+    }
+    uintptr_t lo = (s->base + ps - 1) & ~(ps - 1);
+    uintptr_t hi = (s->base + s->npages * PAGE_SIZE) & ~(ps - 1);
+    *base = lo;
+    return hi > lo ? (hi - lo) >> PAGE_SHIFT : 0;
+}
+
 uint64_t mheap_scavenge(int64_t min_age, uint64_t keep)
 {
     mheap *h = &mheap_;
@@ -329,16 +346,16 @@ uint64_t mheap_scavenge(int64_t min_age, uint64_t keep)
             mspan *s = l < NSMALL_LISTS ? h->free[l] : h->freelarge;
             while (s && n < SCAVENGE_BATCH && avail > keep + planned) {
                 mspan *next = s->next;
-                if (s->freetime <= cutoff) {
+                uintptr_t rbase, rpages = releasable(s, &rbase);
+                if (s->freetime <= cutoff && rpages &&
+                    pages_count_released(rbase, rpages) < rpages) {
                     uintptr_t rel = pages_count_released(s->base, s->npages);
-                    if (rel < s->npages) {
-                        list_remove(h, s);
-                        atomic_store_explicit(&s->state, SPAN_SCAVENGING, memory_order_relaxed);
-                        batch[n++] = s;
-                        planned += (s->npages - rel) * PAGE_SIZE;
-                        h->scav_bytes += s->npages * PAGE_SIZE;
-                        h->scav_released += rel * PAGE_SIZE;
-                    }
+                    list_remove(h, s);
+                    atomic_store_explicit(&s->state, SPAN_SCAVENGING, memory_order_relaxed);
+                    batch[n++] = s;
+                    planned += (rpages - pages_count_released(rbase, rpages)) * PAGE_SIZE;
+                    h->scav_bytes += s->npages * PAGE_SIZE;
+                    h->scav_released += rel * PAGE_SIZE;
                 }
                 s = next;
             }
@@ -347,17 +364,21 @@ uint64_t mheap_scavenge(int64_t min_age, uint64_t keep)
         if (n == 0)
             break;
         /* The spans are ours: no allocation can touch them while we madvise. */
-        for (int i = 0; i < n; i++)
-            os_release((void *)batch[i]->base, batch[i]->npages * PAGE_SIZE);
+        for (int i = 0; i < n; i++) {
+            uintptr_t rbase, rpages = releasable(batch[i], &rbase);
+            os_release((void *)rbase, rpages * PAGE_SIZE);
+        }
         lock(&h->lock);
         for (int i = 0; i < n; i++) {
             mspan *s = batch[i];
             uintptr_t rel = pages_count_released(s->base, s->npages);
             h->scav_bytes -= s->npages * PAGE_SIZE;
             h->scav_released -= rel * PAGE_SIZE;
-            pages_set_released(s->base, s->npages, true);
-            atomic_fetch_add_explicit(&h->released, (s->npages - rel) * PAGE_SIZE, memory_order_relaxed);
-            atomic_fetch_add_explicit(&h->nscavenged, (s->npages - rel) * PAGE_SIZE, memory_order_relaxed);
+            uintptr_t rbase, rpages = releasable(s, &rbase);
+            pages_set_released(rbase, rpages, true);
+            uintptr_t gained = pages_count_released(s->base, s->npages) - rel;
+            atomic_fetch_add_explicit(&h->released, gained * PAGE_SIZE, memory_order_relaxed);
+            atomic_fetch_add_explicit(&h->nscavenged, gained * PAGE_SIZE, memory_order_relaxed);
             free_span_locked(h, s, s->freetime);
         }
         unlock(&h->lock);

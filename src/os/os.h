@@ -24,8 +24,10 @@ bool  os_commit(void *p, size_t n);
 /* Map fresh read/write memory for runtime metadata. NULL on failure. */
 void *os_alloc(size_t n);
 void  os_free(void *p, size_t n);
-/* Give the physical pages back; the range stays mapped and reads as zero. */
+/* Give the physical pages back; the range stays mapped and reads as zero.
+ * p and n are multiples of os_page_size(). */
 void  os_release(void *p, size_t n);
+size_t os_page_size(void);   /* the kernel's page size (4 KiB, 16 KiB, 64 KiB) */
 /* Resident set size of the process in bytes (for tests and the showcase). */
 size_t os_rss(void);
 

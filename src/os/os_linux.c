@@ -49,6 +49,16 @@ void os_release(void *p, size_t n)
     errno = saved;
 }
 
+size_t os_page_size(void)
+{
+    static size_t ps;
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&ps, v > 0 ? (size_t)v : 4096, __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&ps, __ATOMIC_RELAXED);
+}
+
 size_t os_rss(void)
 {
     /* /proc/self/statm: size resident shared ... in pages. read(2) only. */
