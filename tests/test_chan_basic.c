@@ -33,6 +33,7 @@
 
 #include <gort.h>
 #include "test.h"
+#include "gort_test.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -43,56 +44,6 @@
 
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
-
-/* Lets the others run until *v >= want or `secs` pass. */
-static int wait_ge(atomic_int *v, int want, int secs)
-{
-    int64_t deadline = gort_nanotime() + secs * SEC;
-    for (long i = 0; atomic_load(v) < want; i++) {
-        if (gort_nanotime() > deadline)
-            return 0;
-        if (i < 1000)
-            gort_yield();
-        else
-            gort_sleep(MS / 2);
-    }
-    return 1;
-}
-
-/* ---- recover helpers ------------------------------------------------------ */
-
-typedef struct {
-    gort_fn fn;
-    void *arg;
-    char *msg;        /* what recover returned (copied), NULL if nothing */
-    bool completed;   /* fn returned normally */
-} try_t;
-
-static void try_recover(void *arg)
-{
-    try_t *t = arg;
-    const char *m = gort_recover();
-    t->msg = m ? strdup(m) : NULL;
-}
-
-static void try_body(void *arg)
-{
-    try_t *t = arg;
-    gort_defer(try_recover, t);
-    t->fn(t->arg);
-    t->completed = true;
-}
-
-/* Runs fn(arg) as a frame with a deferred recover; returns the recovered
- * message (malloc'd) or NULL if fn returned normally. */
-static char *try_call(gort_fn fn, void *arg, bool *completed)
-{
-    try_t t = {fn, arg, NULL, false};
-    gort_call(try_body, &t);
-    if (completed)
-        *completed = t.completed;
-    return t.msg;
-}
 
 static void check_panics(const char *what, gort_fn fn, void *arg, const char *want)
 {

@@ -28,6 +28,7 @@
 
 #include <gort.h>
 #include "test.h"
+#include "gort_test.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -39,20 +40,6 @@
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
-static int wait_ge(atomic_int *v, int want, int secs)
-{
-    int64_t deadline = gort_nanotime() + secs * SEC;
-    for (long i = 0; atomic_load(v) < want; i++) {
-        if (gort_nanotime() > deadline)
-            return 0;
-        if (i < 1000)
-            gort_yield();
-        else
-            gort_sleep(MS / 2);
-    }
-    return 1;
-}
-
 static gort_case rcase(gort_chan *c, void *elem)
 {
     return (gort_case){c, GORT_RECV, elem, false};
@@ -61,39 +48,6 @@ static gort_case rcase(gort_chan *c, void *elem)
 static gort_case scase(gort_chan *c, void *elem)
 {
     return (gort_case){c, GORT_SEND, elem, false};
-}
-
-/* ---- recover helpers ----------------------------------------------------- */
-
-typedef struct {
-    gort_fn fn;
-    void *arg;
-    char *msg;
-    bool completed;
-} try_t;
-
-static void try_recover(void *arg)
-{
-    try_t *t = arg;
-    const char *m = gort_recover();
-    t->msg = m ? strdup(m) : NULL;
-}
-
-static void try_body(void *arg)
-{
-    try_t *t = arg;
-    gort_defer(try_recover, t);
-    t->fn(t->arg);
-    t->completed = true;
-}
-
-static char *try_call(gort_fn fn, void *arg, bool *completed)
-{
-    try_t t = {fn, arg, NULL, false};
-    gort_call(try_body, &t);
-    if (completed)
-        *completed = t.completed;
-    return t.msg;
 }
 
 /* ---- default ---------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 
 #include <gort.h>
 #include "test.h"
+#include "gort_test.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -42,20 +43,6 @@
 
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
-
-static int wait_ge(atomic_int *v, int want, int secs)
-{
-    int64_t deadline = gort_nanotime() + secs * SEC;
-    for (long i = 0; atomic_load(v) < want; i++) {
-        if (gort_nanotime() > deadline)
-            return 0;
-        if (i < 1000)
-            gort_yield();
-        else
-            gort_sleep(MS / 2);
-    }
-    return 1;
-}
 
 /* ---- mutual exclusion ------------------------------------------------------- */
 
