@@ -13,9 +13,9 @@ The rule is Go's (runtime/mksizeclasses.go), restated here in our own words:
   * Finally grow each class to the largest size (a multiple of 128 bytes
     where that is larger) that still fits the same number of objects.
 
-It also emits the two lookup tables (8-byte steps up to 1 KiB, 128-byte steps
-up to 32 KiB) and, per class, the reciprocal used to turn an offset within a
-span into an object index with a multiply instead of a division.
+It also emits the size-to-class lookup table (8-byte steps up to 32 KiB)
+and, per class, the reciprocal used to turn an offset within a span into an
+object index with a multiply instead of a division.
 
 Run: python3 tools/mksizeclasses.py > src/alloc/sizeclasses.h
 """
@@ -137,14 +137,10 @@ def main():
     print("static const uint8_t class_to_npages[NUM_SIZE_CLASSES] = {")
     print(row([p for _, p in classes]))
     print("};\n")
-    print("/* index = (offset * class_to_divmagic[c]) >> 32, exact within a span */")
-    print("static const uint32_t class_to_divmagic[NUM_SIZE_CLASSES] = {")
-    print(row([0] + [(0xFFFFFFFF // s) + 1 for s, _ in classes[1:]], 8))
-    print("};\n")
     print("/* the hot fields together, for free(): one cache line per two classes */")
     print("typedef struct class_info {")
     print("    uint32_t size;        /* object size */")
-    print("    uint32_t divmagic;    /* as class_to_divmagic */")
+    print("    uint32_t divmagic;    /* index = (offset * divmagic) >> 32, exact within a span */")
     print("    uint32_t span_bytes;  /* npages * PAGE_SIZE */")
     print("    uint32_t limit;       /* nelems * size: offsets below it start objects */")
     print("} class_info;\n")
@@ -161,12 +157,6 @@ def main():
         n = i * 8
         allt[i] = t8[(n + SMALL_DIV - 1) // SMALL_DIV] if n <= SMALL_MAX else t128[(n - SMALL_MAX + LARGE_DIV - 1) // LARGE_DIV]
     print(row(allt, 32))
-    print("};\n")
-    print("static const uint8_t size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1] = {")
-    print(row(t8, 24))
-    print("};\n")
-    print("static const uint8_t size_to_class128[(MAX_SMALL_SIZE - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 1] = {")
-    print(row(t128, 24))
     print("};\n")
     print("#endif")
 

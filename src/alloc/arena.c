@@ -176,24 +176,3 @@ void pages_set_released(uintptr_t base, uintptr_t npages, bool released)
         }
     }
 }
-
-void pages_each_unreleased(uintptr_t base, uintptr_t npages,
-                           void (*fn)(uintptr_t, uintptr_t, void *), void *arg)
-{
-    uintptr_t run = 0, start = 0;
-    for (uintptr_t i = 0; i < npages; i++) {
-        uintptr_t a = base + i * PAGE_SIZE;
-        uintptr_t pg = (a >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
-        bool rel = (meta_of_page(a)->released[pg / 64] >> (pg % 64)) & 1;
-        if (!rel) {
-            if (run == 0)
-                start = a;
-            run++;
-        } else if (run) {
-            fn(start, run, arg);
-            run = 0;
-        }
-    }
-    if (run)
-        fn(start, run, arg);
-}

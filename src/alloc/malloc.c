@@ -151,6 +151,24 @@ static void free_large(mspan *s)
     mheap_free(s);
 }
 
+/* Push a checked small object on this thread's bin of its kind and class;
+ * the bin goes back to the spans when it overflows (mcache.c). */
+static inline void bin_free(uint8_t kind, uint8_t cls, void *p)
+{
+    mcache *c = tls_mcache;
+    if (unlikely(!c) && !(c = mcache_get_slow()))
+        throw("out of memory for a thread cache");
+    mbin *b = &c->bins[kind][cls];
+    void *head = b->free;
+    if (unlikely(p == head))
+        bad_free(p);
+    *(void **)p = head;
+    b->free = p;
+    uint64_t nfree = bump(&b->nfree);
+    if (unlikely((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit))
+        mcache_bin_overflow(c, kind, cls);
+}
+
 /* Not a small manual object: large, NULL, a GC object, or not ours. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
@@ -160,14 +178,6 @@ static __attribute__((noinline)) void free_slow(void *p)
     if (s->sizeclass || s->kind != HEAP_MANUAL)
         bad_free(p);   /* a GC object, or a small span the page info does not know */
     free_large(s);
-}
-
-/* The first free on a thread that never allocated. */
-static __attribute__((noinline)) void free_nocache(void *p)
-{
-    if (!mcache_get_slow())
-        throw("out of memory for a thread cache");
-    gort_free(p);
 }
 
 /* free: the page info gives the size class and the object's offset in its
@@ -190,18 +200,7 @@ void gort_free(void *p)
     uintptr_t off = (a & (PAGE_SIZE - 1)) + (PAGEINFO_INDEX(info) << PAGE_SHIFT);
     if (unlikely((uint32_t)(off * ci->divmagic) >= ci->divmagic || off >= ci->limit))
         bad_free(p);
-    mcache *c = tls_mcache;
-    if (unlikely(!c))
-        return free_nocache(p);
-    mbin *b = &c->bins[HEAP_MANUAL][cls];
-    void *head = b->free;
-    if (unlikely(p == head))
-        bad_free(p);
-    *(void **)p = head;
-    b->free = p;
-    uint64_t nfree = bump(&b->nfree);
-    if (unlikely((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit))
-        mcache_bin_overflow(c, HEAP_MANUAL, cls);
+    bin_free(HEAP_MANUAL, cls, p);
 }
 
 static int overflow_mul(size_t a, size_t b, size_t *out)
@@ -377,17 +376,7 @@ void gort_gc_free(void *p)
         free_large(s);
         return;
     }
-    mcache *c = tls_mcache;
-    if (unlikely(!c) && !(c = mcache_get_slow()))
-        throw("out of memory for a thread cache");
-    mbin *b = &c->bins[s->kind][s->sizeclass];
-    if (unlikely(p == b->free))
-        bad_free(p);
-    *(void **)p = b->free;
-    b->free = p;
-    uint64_t nfree = bump(&b->nfree);
-    if ((int64_t)(nfree - atomic_load_explicit(&b->nmalloc, memory_order_relaxed)) > b->limit)
-        mcache_bin_overflow(c, s->kind, s->sizeclass);
+    bin_free(s->kind, s->sizeclass, p);
 }
 
 void *gort_gc_realloc(void *p, size_t n)

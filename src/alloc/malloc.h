@@ -73,9 +73,6 @@ uintptr_t arena_grow(uintptr_t npages, uintptr_t *got);
 /* released bitmap (caller holds h->lock) */
 uintptr_t pages_count_released(uintptr_t base, uintptr_t npages);
 void pages_set_released(uintptr_t base, uintptr_t npages, bool released);
-/* Call fn on each maximal run of not-released pages in the range. */
-void pages_each_unreleased(uintptr_t base, uintptr_t npages,
-                           void (*fn)(uintptr_t base, uintptr_t npages, void *arg), void *arg);
 
 /* ---- mheap.c: the page heap ---------------------------------------------- */
 typedef struct mheap {

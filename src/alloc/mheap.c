@@ -224,7 +224,7 @@ mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages, uint8_t sizeclass,
     s->needzero = rel != npages;
     if (sizeclass) {
         s->elemsize = class_to_size[sizeclass];
-        s->divmagic = class_to_divmagic[sizeclass];
+        s->divmagic = class_infos[sizeclass].divmagic;
         s->nelems = (uint32_t)(npages * PAGE_SIZE / s->elemsize);
     } else {
         s->elemsize = npages * PAGE_SIZE > UINT32_MAX ? 0 : (uint32_t)(npages * PAGE_SIZE);

@@ -197,11 +197,7 @@ static bool chansend(hchan *c, const void *elem, bool block)
     }
     size_t n = atomic_load_explicit(&c->qcount, memory_order_relaxed);
     if (n < c->dataqsiz) {
-        if (c->elemsize)
-            memcpy(slot(c, c->sendx), elem, c->elemsize);
-        if (++c->sendx == c->dataqsiz)
-            c->sendx = 0;
-        atomic_store_explicit(&c->qcount, n + 1, memory_order_relaxed);
+        chan_buf_push(c, elem, n);
         unlock(&c->lock);
         return true;
     }
@@ -247,12 +243,7 @@ static int chanrecv(hchan *c, void *elem, bool block)
         return 1;
     }
     if (n > 0) {
-        char *head = slot(c, c->recvx);
-        if (elem && c->elemsize)
-            memcpy(elem, head, c->elemsize);
-        if (++c->recvx == c->dataqsiz)
-            c->recvx = 0;
-        atomic_store_explicit(&c->qcount, n - 1, memory_order_relaxed);
+        chan_buf_pop(c, elem, n);
         unlock(&c->lock);
         return 1;
     }
@@ -287,11 +278,6 @@ bool gort_chan_recv(gort_chan *c, void *elem)
 bool chan_trysend(hchan *c, const void *elem)
 {
     return chansend(c, elem, false);
-}
-
-int chan_tryrecv(hchan *c, void *elem)
-{
-    return chanrecv(c, elem, false);
 }
 
 void gort_chan_close(gort_chan *ch)

@@ -3,6 +3,8 @@
 #ifndef GORT_CHAN_CHAN_H
 #define GORT_CHAN_CHAN_H
 
+#include <string.h>
+
 #include "runtime.h"
 
 /* A goroutine waiting on a channel (or on several, in select). It lives on
@@ -37,11 +39,29 @@ typedef struct hchan {
     char *buf;
 } hchan;
 
+/* The ring buffer (lock held; the caller checked there is room / a value).
+ * elem may be NULL on pop: the value is dropped. */
+static inline void chan_buf_push(hchan *c, const void *elem, size_t q)
+{
+    if (c->elemsize)
+        memcpy(c->buf + c->sendx * c->elemsize, elem, c->elemsize);
+    if (++c->sendx == c->dataqsiz)
+        c->sendx = 0;
+    atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed);
+}
+
+static inline void chan_buf_pop(hchan *c, void *elem, size_t q)
+{
+    if (elem && c->elemsize)
+        memcpy(elem, c->buf + c->recvx * c->elemsize, c->elemsize);
+    if (++c->recvx == c->dataqsiz)
+        c->recvx = 0;
+    atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed);
+}
+
 /* Non-blocking send for the runtime's own use (timers, on g0): false if it
  * would block. */
 bool chan_trysend(hchan *c, const void *elem);
-/* Non-blocking receive: 1 value, 0 closed and drained, -1 would block. */
-int  chan_tryrecv(hchan *c, void *elem);
 
 /* waitq primitives (chan lock held) */
 void    waitq_enqueue(waitq *q, sudog *s);

@@ -126,11 +126,7 @@ int gort_select(gort_case *cases, int n, bool block)
             }
             size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
             if (q < c->dataqsiz) {
-                if (c->elemsize)
-                    memcpy(c->buf + c->sendx * c->elemsize, cases[i].elem, c->elemsize);
-                if (++c->sendx == c->dataqsiz)
-                    c->sendx = 0;
-                atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed);
+                chan_buf_push(c, cases[i].elem, q);
                 selunlock(&st);
                 return i;
             }
@@ -146,12 +142,7 @@ int gort_select(gort_case *cases, int n, bool block)
             }
             size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
             if (q > 0) {
-                char *head = c->buf + c->recvx * c->elemsize;
-                if (cases[i].elem && c->elemsize)
-                    memcpy(cases[i].elem, head, c->elemsize);
-                if (++c->recvx == c->dataqsiz)
-                    c->recvx = 0;
-                atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed);
+                chan_buf_pop(c, cases[i].elem, q);
                 selunlock(&st);
                 cases[i].ok = true;
                 return i;

@@ -28,8 +28,6 @@ void  os_free(void *p, size_t n);
  * p and n are multiples of os_page_size(). */
 void  os_release(void *p, size_t n);
 size_t os_page_size(void);   /* the kernel's page size (4 KiB, 16 KiB, 64 KiB) */
-/* Resident set size of the process in bytes (for tests and the showcase). */
-size_t os_rss(void);
 
 /* Futex on a 32-bit word: sleep while *addr == val (ns < 0: no timeout);
  * wake up to n sleepers. Spurious wake-ups are allowed. */
@@ -37,7 +35,6 @@ void os_futex_wait(uint32_t *addr, uint32_t val, int64_t ns);
 void os_futex_wake(uint32_t *addr, int n);
 
 int64_t os_nanotime(void);   /* monotonic */
-int64_t os_walltime(void);   /* since the Unix epoch */
 void    os_usleep(uint32_t us);
 void    os_yield(void);      /* sched_yield */
 int     os_ncpu(void);

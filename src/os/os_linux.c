@@ -59,33 +59,6 @@ size_t os_page_size(void)
     return __atomic_load_n(&ps, __ATOMIC_RELAXED);
 }
 
-size_t os_rss(void)
-{
-    /* /proc/self/statm: size resident shared ... in pages. read(2) only. */
-    char buf[128];
-    int saved = errno;
-    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", 0);
-    if (fd < 0) {
-        errno = saved;
-        return 0;
-    }
-    ssize_t n = read((int)fd, buf, sizeof buf - 1);
-    close((int)fd);
-    errno = saved;
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *s = buf;
-    while (*s && *s != ' ')
-        s++;
-    size_t pages = 0;
-    while (*s == ' ')
-        s++;
-    while (*s >= '0' && *s <= '9')
-        pages = pages * 10 + (size_t)(*s++ - '0');
-    return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 void os_futex_wait(uint32_t *addr, uint32_t val, int64_t ns)
 {
     struct timespec ts, *tsp = NULL;
@@ -110,13 +83,6 @@ int64_t os_nanotime(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t os_walltime(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 

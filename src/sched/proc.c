@@ -107,7 +107,6 @@ enum { PEND_NONE = 0, PEND_YIELD, PEND_PREEMPT, PEND_PARK, PEND_EXIT, PEND_EXITS
 
 static void schedule(void);
 static void stopm(M *mp, int64_t until);
-static void handoffp(P *pp);
 static void checkdead(void);
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -1264,7 +1263,7 @@ static void schedule(void)
 
 /* A P that has lost its M (syscall retake, locked M waiting, M leaving):
  * find it an M if there is anything to do, else make it idle. */
-static void handoffp(P *pp)
+void handoffp(P *pp)
 {
     if (!runq_empty(pp) || atomic_load(&sched.runqsize) > 0) {
         startm(pp, false);
@@ -1298,15 +1297,6 @@ static void handoffp(P *pp)
         wake_timer_m(w);
 }
 
-void handoffp_retake(P *pp)
-{
-    handoffp(pp);
-}
-
-void preempt_all_running(void)
-{
-    preempt_all();
-}
 
 /* ---- deadlock detection ---------------------------------------------------- */
 

@@ -11,7 +11,6 @@ void runq_put(P *pp, G *gp, bool next);
 G   *runq_get(P *pp, bool *inherit);
 G   *runq_steal(P *pp, P *victim, bool steal_next);
 void globrunq_put(G *gp);                 /* sched.lock held */
-void globrunq_puthead(G *gp);             /* sched.lock held */
 void globrunq_putbatch(G **batch, int32_t n);          /* sched.lock held */
 G   *globrunq_get(P *pp, int32_t max);    /* sched.lock held; max 1 unless pp's ring is empty */
 
@@ -25,7 +24,6 @@ void wake_timer_m(int64_t when);          /* a timer was added for when */
 G   *need_g(const char *what);            /* the running G, or a fatal error */
 void preempt_check(void);
 P   *sched_getp(void);                    /* the P of the running M (NULL outside) */
-int64_t sched_cputicks(void);
 
 /* timer.c */
 void timer_add(P *pp, timer *t);          /* queue t on pp */
@@ -37,7 +35,7 @@ static inline int64_t timer_next(P *pp)
     return atomic_load_explicit(&pp->timer0when, memory_order_acquire);
 }
 
-void handoffp_retake(P *pp);              /* sysmon took pp from a syscall */
+void handoffp(P *pp);                     /* pp lost its M: find it one, or idle it */
 bool sched_running(void);                 /* gort_main running, main not returned */
 
 /* sysmon.c */

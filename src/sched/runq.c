@@ -177,17 +177,6 @@ void globrunq_put(G *gp)
     atomic_store_explicit(&sched.runqsize, (int32_t)len + 1, memory_order_relaxed);
 }
 
-void globrunq_puthead(G *gp)
-{
-    assert_lock_held(&sched.lock);
-    uint32_t len = (uint32_t)atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
-    if (len == sched.gqcap)
-        gq_grow();
-    sched.gqhead = (sched.gqhead - 1) & (sched.gqcap - 1);
-    sched.gq[sched.gqhead] = gp;
-    atomic_store_explicit(&sched.runqsize, (int32_t)len + 1, memory_order_relaxed);
-}
-
 void globrunq_putbatch(G **batch, int32_t n)
 {
     for (int32_t i = 0; i < n; i++)

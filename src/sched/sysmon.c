@@ -60,7 +60,7 @@ static void retake(int64_t now, int *retaken)
         if (atomic_compare_exchange_strong(&pp->status, &exp, P_IDLE)) {
             atomic_fetch_add(&pp->syscalltick, 1);
             (*retaken)++;
-            handoffp_retake(pp);
+            handoffp(pp);
         }
     }
 }
