@@ -45,6 +45,9 @@ _Noreturn void throw(const char *msg);
 _Noreturn void throwf(const char *fmt, ...);
 /* print to stderr without allocating (same formats as throwf) */
 void printerr(const char *fmt, ...);
+/* Load the unwinder now so that throw can print a goroutine's traceback
+ * later without allocating (called by gort_main). */
+void throw_prime_traceback(void);
 
 #define assert_always(cond)                                                  \
     do {                                                                     \

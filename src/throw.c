@@ -4,11 +4,14 @@
  * exit status 2, as Go. It must work anywhere: with the heap lock held, from
  * inside malloc, with the heap corrupt. So it formats into a stack buffer
  * with a tiny printf of its own (%s %d %u %x %p %zu %lld %llu) and writes
- * with write(2); it never calls malloc, stdio or atexit handlers. Once the
- * scheduler exists, it also prints the current goroutine's traceback.
+ * with write(2); it never calls malloc, stdio or atexit handlers. In a
+ * goroutine it also prints the goroutine's traceback: backtrace() loads its
+ * unwinder with malloc on first use, so gort_main primes it at start
+ * (throw_prime_traceback) and throw only unwinds once primed.
  */
 #include "runtime.h"
 
+#include <execinfo.h>
 #include <stdarg.h>
 
 typedef struct pbuf {
@@ -106,6 +109,26 @@ void printerr(const char *fmt, ...)
     os_write_stderr(p.b, p.n);
 }
 
+static _Atomic bool traceback_ready;
+
+void throw_prime_traceback(void)
+{
+    void *pc[2];
+    backtrace(pc, 2);
+    atomic_store(&traceback_ready, true);
+}
+
+static void traceback(void)
+{
+    G *gp = getg();
+    if (!gp || !atomic_load(&traceback_ready))
+        return;
+    printerr("\ngoroutine %d [running]:\n", (int)gp->goid);
+    void *pcs[64];
+    int n = backtrace(pcs, 64);
+    backtrace_symbols_fd(pcs, n, 2);
+}
+
 _Noreturn void throwf(const char *fmt, ...)
 {
     pbuf p = {.n = 0};
@@ -116,6 +139,7 @@ _Noreturn void throwf(const char *fmt, ...)
     va_end(ap);
     put(&p, "\n", 1);
     os_write_stderr(p.b, p.n);
+    traceback();
     os_exit(2);
 }
 

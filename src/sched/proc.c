@@ -1462,6 +1462,7 @@ int gort_main(gort_fn fn, void *arg)
     unlock(&sched.lock);
     stack_install_handler();
     stack_altstack(&m0);
+    throw_prime_traceback();
 
     mainarg ma = {fn, arg};
     main_g = newproc1(main_entry, &ma, m0.p);
