@@ -15,7 +15,7 @@ int main(void)
             CHECK(class_to_size[c - 1] < size);
         /* the reciprocal gives the exact object index for every offset */
         for (uintptr_t off = 0; off < span; off++)
-            if (((off * class_to_divmagic[c]) >> 32) != off / size) {
+            if (((off * class_infos[c].divmagic) >> 32) != off / size) {
                 CHECK_MSG(0, "divmagic wrong: class %d offset %lu", c, (unsigned long)off);
                 break;
             }
