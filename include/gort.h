@@ -149,15 +149,50 @@ GORT_API _Noreturn void gort_panic(const char *fmt, ...)
 GORT_API const char *gort_recover(void);              /* recover() */
 
 /* ---- garbage-collected heap -----------------------------------------------------
- * Zeroed objects in the same heap, in spans of their own. gort_gc_alloc's
- * objects will be scanned conservatively for pointers, _noscan's never.
- * The collector comes in a later version of gort: until then nothing is
- * collected (as GOGC=off) and gort_gc_free returns an object early.
+ * Objects are zeroed and live until the collector finds them unreachable
+ * (runtime/mgc.go's contract, see docs/GC.md). Roots, scanned
+ * conservatively: the stacks and registers of goroutines and of registered
+ * threads (a thread that allocates a GC object is registered for you), the
+ * data and bss of the program and its shared libraries, and explicit roots.
+ * Memory from malloc (libc's or gort's manual heap) is NOT scanned: a GC
+ * pointer kept only there does not keep its object alive. gort_gc_alloc's
+ * objects are scanned conservatively, _noscan's never, _typed's by a
+ * pointer mask. Interior pointers keep an object alive.
  * gort_gc_free of a pointer that is not a live GC object is a fatal error. */
 GORT_API GORT_MALLOC_ATTR void *gort_gc_alloc(size_t n);          /* new(T) */
 GORT_API GORT_MALLOC_ATTR void *gort_gc_alloc_noscan(size_t n);   /* holds no pointers */
 GORT_API void  *gort_gc_realloc(void *p, size_t n);
-GORT_API void   gort_gc_free(void *p);
+GORT_API void   gort_gc_free(void *p);                 /* optional early free */
+GORT_API size_t gort_gc_size(const void *p);           /* usable size of a GC object */
+
+/* Precise scanning for language implementers: an object of n bytes is an
+ * array of elements of t->size bytes (a multiple of the word size); bit i
+ * of ptrmask (least significant bit first in each byte) says whether word i
+ * of an element may hold a pointer. Only those words are scanned. The type
+ * must outlive every object allocated with it. */
+typedef struct gort_gc_type {
+    size_t size;
+    const unsigned char *ptrmask;
+} gort_gc_type;
+GORT_API GORT_MALLOC_ATTR void *gort_gc_alloc_typed(size_t n, const gort_gc_type *t);
+
+GORT_API void    gort_gc_collect(void);                /* runtime.GC: a full cycle, swept */
+GORT_API int     gort_gc_set_percent(int pct);         /* debug.SetGCPercent (< 0: off); returns previous */
+GORT_API int64_t gort_gc_set_memory_limit(int64_t bytes); /* debug.SetMemoryLimit (< 0: query); returns previous */
+/* runtime.SetFinalizer: fn(obj, arg) runs once, on the finalizer goroutine
+ * (or thread, outside gort_main), after a cycle finds obj unreachable; obj
+ * stays valid until then. fn NULL removes it. obj must be the start of a GC
+ * object. What obj points to stays alive while obj waits; a cycle through
+ * finalizable objects is never collected (as in Go). */
+GORT_API void    gort_gc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
+GORT_API void    gort_gc_add_roots(void *lo, void *hi);    /* scan [lo, hi) too */
+GORT_API void    gort_gc_remove_roots(void *lo, void *hi); /* forget ranges inside [lo, hi) */
+/* A thread that holds GC pointers but never allocates GC objects (its stack
+ * is then scanned). Threads that allocate are registered automatically;
+ * gort's threads always are. A registered thread must not block the GC
+ * signal (SIGPWR, or GORT_DEBUG=gcsignal=N). */
+GORT_API void    gort_gc_register_thread(void);
+GORT_API void    gort_gc_unregister_thread(void);
 
 /* ---- manual heap: the same allocator without GC ---------------------------
  * Thread-safe, usable from any thread with no initialisation. Memory is
@@ -174,7 +209,8 @@ GORT_API GORT_MALLOC_ATTR void *gort_aligned_alloc(size_t align, size_t n);
 GORT_API int    gort_posix_memalign(void **out, size_t align, size_t n);
 GORT_API size_t gort_malloc_usable_size(const void *p);
 
-/* debug.FreeOSMemory: return every free page to the operating system now. */
+/* debug.FreeOSMemory: collect garbage, then return every free page to the
+ * operating system now. */
 GORT_API void   gort_free_os_memory(void);
 
 /* ---- statistics: runtime.MemStats, field names in snake_case -------------- */
@@ -205,7 +241,7 @@ typedef struct gort_memstats {
     uint64_t mspan_inuse, mspan_sys;
     uint64_t mcache_inuse, mcache_sys;
     uint64_t other_sys;      /* page map and other runtime metadata */
-    /* garbage collector (filled once the collector exists; 0 before) */
+    /* garbage collector */
     uint64_t next_gc;
     uint64_t last_gc;
     uint64_t pause_total_ns;

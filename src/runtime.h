@@ -86,6 +86,31 @@ typedef struct rlock {
 void lock(rlock *l);
 void unlock(rlock *l);
 bool trylock(rlock *l);
+
+/* ---- no suspension -------------------------------------------------------
+ * The collector stops threads with a signal (gc/suspend.c). A thread that
+ * holds a runtime lock, or is inside the GC allocator, must not stop there:
+ * the collector may need that lock or that cache. tls_nosuspend counts such
+ * regions (lock() and unlock() keep it); a signal that lands inside one
+ * only sets tls_suspend_pending, and the thread stops itself when it
+ * leaves the outermost region. Thread-local and touched only by its own
+ * thread and its signal handler, so no atomics: compiler barriers. */
+extern __thread int tls_nosuspend __attribute__((tls_model("initial-exec")));
+extern __thread volatile int tls_suspend_pending __attribute__((tls_model("initial-exec")));
+void gc_suspend_pending(void);   /* gc/suspend.c: stop now for the collector */
+
+static inline void nosuspend_enter(void)
+{
+    tls_nosuspend++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void nosuspend_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (--tls_nosuspend == 0 && unlikely(tls_suspend_pending))
+        gc_suspend_pending();
+}
 #define assert_lock_held(l) dassert(atomic_load_explicit(&(l)->key, memory_order_relaxed) != 0)
 
 /* ---- the allocator's structures (src/alloc/, see malloc.c) -------------- */
@@ -112,9 +137,14 @@ enum {
 };
 
 /* What a span's objects are: manual (malloc/free) or garbage-collected
- * (scanned, or never scanned). Objects of different kinds never share a
- * span, so free() can tell a GC object from a malloc'd one by its page. */
-enum { HEAP_MANUAL = 0, HEAP_GC = 1, HEAP_GC_NOSCAN = 2, NUM_HEAP_KINDS = 3 };
+ * (scanned conservatively, never scanned, or scanned by a pointer bitmap).
+ * Objects of different kinds never share a span, so free() can tell a GC
+ * object from a malloc'd one by its page. Only manual objects go through
+ * the caches' bins (NUM_BIN_KINDS); GC objects are allocated from a span
+ * by bitmap (mcache.gcspans, see gc/gc.c). */
+enum { HEAP_MANUAL = 0, HEAP_GC = 1, HEAP_GC_NOSCAN = 2, HEAP_GC_TYPED = 3, NUM_HEAP_KINDS = 4 };
+#define NUM_BIN_KINDS 1
+#define NUM_GC_KINDS 3     /* HEAP_GC .. HEAP_GC_TYPED, indexed kind - 1 */
 
 /* Where an in-use small span sits within its owning mcache. */
 enum {
@@ -138,9 +168,9 @@ struct mspan {
     uint8_t sizeclass;         /* 0: large object */
     uint8_t kind;              /* HEAP_MANUAL, HEAP_GC, HEAP_GC_NOSCAN */
     _Atomic uint8_t state;     /* SPAN_*; atomic because lookups read it racily */
-    uint8_t noscan;            /* for the GC: never holds pointers */
-    uint8_t needzero;          /* large spans: memory may be dirty */
-    uint32_t sweepgen;         /* for the GC's sweeper (Go's sg-2/sg-1/sg) */
+    uint8_t incache;           /* GC span: an mcache allocates from it. Protected by its central's lock / STW */
+    uint8_t needzero;          /* memory may be dirty (large spans; GC spans: free objects) */
+    _Atomic uint32_t sweepgen; /* GC spans: Go's sg-2 unswept, sg-1 being swept, sg swept (gc/sweep.c) */
 
     /* Owned by the owner mcache (no lock) while INUSE; by h->lock while FREE. */
     alignas(CACHE_LINE) mspan *next, *prev;  /* partial list, or heap free list */
@@ -150,8 +180,19 @@ struct mspan {
     uint32_t used;             /* objects neither on freelist nor uncarved */
     uint8_t where;             /* SPAN_IN_* */
     int64_t freetime;          /* FREE: nanotime when it became free */
-    uint8_t *allocbits;        /* for the GC (NULL for manual spans) */
-    uint8_t *gcmarkbits;       /* for the GC (NULL for manual spans) */
+    /* GC spans only. Objects below freeindex, and those whose allocbits bit
+     * is set, are allocated (Go's freeindex/allocBits); alloccache holds
+     * the inverted allocbits from freeindex to the next multiple of 64.
+     * Owned by the caching mcache while incache, else by its central's lock;
+     * read by the collector with the world stopped. */
+    uint32_t freeindex;
+    uint32_t alloccount;       /* objects allocated (as of the last sweep, plus since) */
+    uint32_t cachecount;       /* alloccount when the span was cached (statistics) */
+    uint64_t alloccache;
+    uint64_t *allocbits;       /* [nbitwords] */
+    uint64_t *gcmarkbits;      /* [nbitwords]: set by the mark, atomically */
+    uint64_t *freedbits;       /* [nbitwords]: gort_gc_free'd, reclaimed by the sweep; atomic */
+    const struct gort_gc_type **types; /* HEAP_GC_TYPED: each object's type */
 
     /* Remote frees: any thread pushes here (Treiber stack, CAS). The owner
      * takes the whole list with one exchange. The thread that turns xfree
@@ -187,8 +228,12 @@ typedef struct mclass {
  * flushed and parked on the idle list for the next thread; it is never
  * freed, so a remote free may always push to owner->xspans. */
 struct mcache {
-    mbin bins[NUM_HEAP_KINDS][NUM_SIZE_CLASSES];        /* [HEAP_MANUAL] is malloc's */
-    mclass classes[NUM_HEAP_KINDS][NUM_SIZE_CLASSES];
+    mbin bins[NUM_BIN_KINDS][NUM_SIZE_CLASSES];        /* [HEAP_MANUAL] is malloc's */
+    mclass classes[NUM_BIN_KINDS][NUM_SIZE_CLASSES];
+    /* GC objects: the span each GC kind and class allocates from (Go's
+     * mcache.alloc), or NULL. Owned by the thread; the collector empties it
+     * with the world stopped (the thread is then outside the allocator). */
+    mspan *gcspans[NUM_GC_KINDS][NUM_SIZE_CLASSES];
     alignas(CACHE_LINE) _Atomic(mspan *) xspans; /* spans with remote frees */
     mcache *next_idle;         /* idle list. Protected by the idle lock. */
     mcache *next_all;          /* list of all caches; append-only, atomic head */
@@ -286,6 +331,7 @@ struct M {
     void (*pending_fn)(G *gp, void *arg);
     void *pending_arg;
     void *altstack;            /* sigaltstack for the overflow handler */
+    bool gcblocked;            /* in a system call, blocked for the collector (gc/suspend.c) */
     void *tsan_fiber;
     uint32_t fastrand;
 };

@@ -446,7 +446,9 @@ static int wait_eq(atomic_int *v, int want, int secs)
 
 static int run_program(uint64_t seed, int procs)
 {
-    prog_t *p = calloc(1, sizeof *p);
+    /* the program holds the channels: it lives in the GC heap, where the
+     * collector sees them (malloc'd memory is not scanned) */
+    prog_t *p = gort_gc_alloc(sizeof *p);
     REQUIRE(p);
     p->seed = seed;
     p->procs = procs;
@@ -545,7 +547,7 @@ static int run_program(uint64_t seed, int procs)
         free((void *)p->rcount[s]);
         free((void *)p->rch[s]);
     }
-    free(p);
+    gort_gc_free(p);
     return errors;
 }
 

@@ -39,6 +39,7 @@
  */
 #define _GNU_SOURCE
 #include "alloc/malloc.h"
+#include "gc/gc.h"
 
 #include <errno.h>
 #include <string.h>
@@ -322,6 +323,8 @@ int gort_posix_memalign(void **out, size_t align, size_t n)
 
 void gort_free_os_memory(void)
 {
+    if (atomic_load(&gc_inited) == 2)
+        gort_gc_collect();
     if (tls_mcache)
         mcache_flush(tls_mcache);
     mcache_collect_idle();
@@ -329,67 +332,200 @@ void gort_free_os_memory(void)
 }
 
 /* ---- the garbage-collected heap ----------------------------------------------
- * GC objects come from spans of their own kind (scanned, or noscan) in the
- * same page heap, through their own bins in the same caches; they are
- * zeroed (the whole object: a stale pointer in a scanned object's tail
- * would keep garbage alive once the collector scans conservatively). Until
- * the collector exists nothing is collected, exactly as with GOGC=off;
- * gort_gc_free gives an object back early. */
+ * GC objects come from spans of their own kinds by bitmap (mcentral.c has
+ * why), through the cache's span for the kind and class. The whole
+ * allocation runs with suspension deferred (runtime.h), so the collector
+ * never sees a cache or span half-updated; zeroing happens after, on an
+ * object that already counts as allocated. Objects are zeroed whole: a
+ * stale pointer in a scanned object's tail would keep garbage alive. */
 
-static void *gc_alloc(size_t n, uint8_t kind)
+/* Take the next free object of s, or 0 when it is used up. */
+static inline uintptr_t span_next_free(mspan *s)
 {
-    if (n <= MAX_SMALL_SIZE) {
-        uint8_t cls = size_to_class(n);
-        void *p = alloc_class(kind, cls);
-        if (p)
-            memset(p, 0, class_to_size[cls]);
+    for (;;) {
+        uint64_t cache = s->alloccache;
+        if (likely(cache != 0)) {
+            uint32_t bit = (uint32_t)__builtin_ctzll(cache);
+            uint32_t idx = s->freeindex + bit;
+            if (unlikely(idx >= s->nelems))
+                break;
+            uint32_t next = idx + 1;
+            s->freeindex = next;
+            s->alloccount++;
+            if ((next & 63) == 0)
+                s->alloccache = next < s->nelems ? ~s->allocbits[next >> 6] : 0;
+            else
+                s->alloccache = (cache >> bit) >> 1;
+            return s->base + (uintptr_t)idx * s->elemsize;
+        }
+        /* the rest of this word is allocated: on to the next one */
+        uint32_t next = (s->freeindex + 64) & ~63u;
+        if (next >= s->nelems)
+            break;
+        s->freeindex = next;
+        s->alloccache = ~s->allocbits[next >> 6];
+    }
+    s->freeindex = s->nelems;
+    s->alloccache = 0;
+    return 0;
+}
+
+static __attribute__((noinline)) uintptr_t gc_refill(mcache *c, uint8_t kind, uint8_t cls)
+{
+    mspan *s = c->gcspans[kind - 1][cls];
+    if (s)
+        mcentral_uncache_span(s);
+    c->gcspans[kind - 1][cls] = NULL;
+    s = mcentral_cache_span(kind, cls);
+    if (!s)
+        return 0;
+    c->gcspans[kind - 1][cls] = s;
+    return span_next_free(s);
+}
+
+static void *gc_alloc(size_t n, uint8_t kind, const gort_gc_type *t)
+{
+    gc_ensure_init();
+    if (unlikely(!tls_gcthread))
+        gcthread_register(NULL);   /* its stack now holds GC pointers */
+    if (unlikely(n > MAX_SMALL_SIZE)) {
+        nosuspend_enter();
+        void *p = gc_alloc_large(n, kind, t);
+        nosuspend_leave();
+        gc_alloc_check();
         return p;
     }
-    return alloc_large(n, 0, true, kind);
+    uint8_t cls = size_to_class(n);
+    nosuspend_enter();
+    mcache *c = tls_mcache;
+    if (unlikely(!c) && !(c = mcache_get_slow())) {
+        nosuspend_leave();
+        return NULL;
+    }
+    mspan *s = c->gcspans[kind - 1][cls];
+    uintptr_t p = s ? span_next_free(s) : 0;
+    bool slow = false;
+    if (unlikely(!p)) {
+        p = gc_refill(c, kind, cls);
+        s = c->gcspans[kind - 1][cls];
+        slow = true;
+    }
+    bool needzero = s && s->needzero;
+    if (kind == HEAP_GC_TYPED && p)
+        s->types[(uint32_t)(((p - s->base) * s->divmagic) >> 32)] = t;
+    nosuspend_leave();
+    if (unlikely(!p)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (needzero)
+        memset((void *)p, 0, class_to_size[cls]);
+    if (unlikely(slow))
+        gc_alloc_check();
+    return (void *)p;
+}
+
+/* Out of memory: a forced full collection, then one more try. */
+static void *gc_alloc_retry(size_t n, uint8_t kind, const gort_gc_type *t)
+{
+    void *p = gc_alloc(n, kind, t);
+    if (unlikely(!p)) {
+        gort_free_os_memory();   /* a full collection first */
+        p = gc_alloc(n, kind, t);
+    }
+    return p;
 }
 
 void *gort_gc_alloc(size_t n)
 {
-    return gc_alloc(n, HEAP_GC);
+    return gc_alloc_retry(n, HEAP_GC, NULL);
 }
 
 void *gort_gc_alloc_noscan(size_t n)
 {
-    return gc_alloc(n, HEAP_GC_NOSCAN);
+    return gc_alloc_retry(n, HEAP_GC_NOSCAN, NULL);
 }
 
-static mspan *gc_span_of(const void *p)
+void *gort_gc_alloc_typed(size_t n, const gort_gc_type *t)
 {
-    mspan *s = spanof((uintptr_t)p);
+    if (!t || t->size == 0 || t->size % sizeof(void *) || !t->ptrmask)
+        throw("gort_gc_alloc_typed: a type needs a size that is a multiple of the word size and a pointer mask");
+    return gc_alloc_retry(n, HEAP_GC_TYPED, t);
+}
+
+/* The span and index of GC object p, or a fatal error (not a GC object's
+ * start, or not allocated). */
+static mspan *gc_span_of(const void *p, uint32_t *idxp)
+{
+    uintptr_t a = (uintptr_t)p;
+    mspan *s = spanof(a);
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != SPAN_INUSE ||
         s->kind == HEAP_MANUAL)
         throwf("gort_gc_free of non-GC pointer %p", p);
-    return span_of_object(p);
+    uint32_t idx = 0;
+    if (s->sizeclass) {
+        uintptr_t off = a - s->base;
+        idx = (uint32_t)((off * s->divmagic) >> 32);
+        if (a >= s->limit || (uintptr_t)idx * s->elemsize != off)
+            throwf("gort_gc_free of non-GC pointer %p", p);
+    } else if (a != s->base) {
+        throwf("gort_gc_free of non-GC pointer %p", p);
+    }
+    *idxp = idx;
+    return s;
 }
 
+/* Early free. A large object goes back to the heap at once; a small one
+ * is flagged and its slot is reclaimed by the next sweep whatever the mark
+ * finds (a stale pointer to it on some stack must not resurrect it). */
 void gort_gc_free(void *p)
 {
     if (!p)
         return;
-    mspan *s = gc_span_of(p);
+    uint32_t idx;
+    nosuspend_enter();
+    mspan *s = gc_span_of(p, &idx);
+    uint64_t bit = (uint64_t)1 << (idx & 63);
     if (!s->sizeclass) {
-        free_large(s);
+        nosuspend_leave();
+        finalizer_forget((uintptr_t)p);
+        gc_free_large(s);
         return;
     }
-    bin_free(s->kind, s->sizeclass, p);
+    uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)&s->freedbits[idx >> 6], bit,
+                                            memory_order_relaxed);
+    nosuspend_leave();
+    if (old & bit)
+        throwf("gort_gc_free: double free of %p", p);
+    finalizer_forget((uintptr_t)p);
+}
+
+size_t gort_gc_size(const void *p)
+{
+    uint32_t idx;
+    nosuspend_enter();
+    mspan *s = gc_span_of(p, &idx);
+    size_t n = gc_object_size(s);
+    nosuspend_leave();
+    return n;
 }
 
 void *gort_gc_realloc(void *p, size_t n)
 {
     if (!p)
         return gort_gc_alloc(n);
-    mspan *s = gc_span_of(p);
-    size_t old = s->sizeclass ? s->elemsize : s->npages * PAGE_SIZE;
+    uint32_t idx;
+    nosuspend_enter();
+    mspan *s = gc_span_of(p, &idx);
+    size_t old = gc_object_size(s);
+    uint8_t kind = s->kind;
+    const gort_gc_type *t = s->types ? s->types[idx] : NULL;
+    nosuspend_leave();
     if (n <= old && n > old / 2) {
         memset((char *)p + n, 0, old - n);   /* keep the tail zero */
         return p;
     }
-    void *q = gc_alloc(n, s->kind);
+    void *q = gc_alloc_retry(n, kind, t);
     if (!q)
         return NULL;
     memcpy(q, p, n < old ? n : old);

@@ -74,6 +74,27 @@ uintptr_t arena_grow(uintptr_t npages, uintptr_t *got);
 uintptr_t pages_count_released(uintptr_t base, uintptr_t npages);
 void pages_set_released(uintptr_t base, uintptr_t npages, bool released);
 
+/* ---- doubly linked span lists (through next/prev) ------------------------- */
+static inline void spanlist_push(mspan **head, mspan *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static inline void spanlist_remove(mspan **head, mspan *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
 /* ---- mheap.c: the page heap ---------------------------------------------- */
 typedef struct mheap {
     rlock lock;

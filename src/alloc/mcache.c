@@ -118,7 +118,7 @@ static mcache *cache_take(void)
         atomic_store_explicit(&all_caches, c, memory_order_release);
         atomic_fetch_add_explicit(&mcache_count, 1, memory_order_relaxed);
     }
-    for (int k = 0; k < NUM_HEAP_KINDS; k++)
+    for (int k = 0; k < NUM_BIN_KINDS; k++)
         for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
             uint32_t m = 65536 / class_to_size[cls];
             m = m < 4 ? 4 : m > 512 ? 512 : m;
@@ -400,12 +400,12 @@ void mcache_collect(mcache *c)
 
 void mcache_flush(mcache *c)
 {
-    for (int kind = 0; kind < NUM_HEAP_KINDS; kind++)
+    for (int kind = 0; kind < NUM_BIN_KINDS; kind++)
         for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++)
             if (c->bins[kind][cls].free)
                 mcache_bin_overflow(c, (uint8_t)kind, (uint8_t)cls);
     mcache_collect(c);
-    for (int kind = 0; kind < NUM_HEAP_KINDS; kind++) {
+    for (int kind = 0; kind < NUM_BIN_KINDS; kind++) {
         for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
             mclass *k = &c->classes[kind][cls];
             mspan *s = k->span;
@@ -460,5 +460,7 @@ void mcache_atfork_child(void)
             atomic_store_explicit(&c->state, MCACHE_ORPHAN, memory_order_relaxed);
     atomic_store_explicit(&mheap_.lock.key, 0, memory_order_relaxed);
     atomic_store_explicit(&idle_lock.key, 0, memory_order_relaxed);
+    tls_nosuspend = 0;   /* the two locks of prepare, released by hand above */
+    tls_suspend_pending = 0;
     scavenger_atfork_child();
 }

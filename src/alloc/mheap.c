@@ -40,11 +40,7 @@ mheap mheap_;
 static void list_insert(mheap *h, mspan *s)
 {
     mspan **head = s->npages < NSMALL_LISTS ? &h->free[s->npages] : &h->freelarge;
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
+    spanlist_push(head, s);
     if (s->npages < NSMALL_LISTS)
         h->freemask[s->npages / 64] |= (uint64_t)1 << (s->npages % 64);
 }
@@ -52,13 +48,7 @@ static void list_insert(mheap *h, mspan *s)
 static void list_remove(mheap *h, mspan *s)
 {
     mspan **head = s->npages < NSMALL_LISTS ? &h->free[s->npages] : &h->freelarge;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
+    spanlist_remove(head, s);
     if (s->npages < NSMALL_LISTS && !*head)
         h->freemask[s->npages / 64] &= ~((uint64_t)1 << (s->npages % 64));
 }

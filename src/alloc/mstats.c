@@ -14,6 +14,7 @@
  * never touched since the arena was committed, as Go counts them).
  */
 #include "alloc/malloc.h"
+#include "gc/gc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,13 +28,26 @@ void gort_read_memstats(gort_memstats *m)
     for (int cls = 0; cls < NUM_SIZE_CLASSES; cls++)
         m->by_size[cls].size = class_to_size[cls];
     for (mcache *c = mcache_all(); c; c = c->next_all) {
-        for (int k = 0; k < NUM_HEAP_KINDS; k++)
+        for (int k = 0; k < NUM_BIN_KINDS; k++)
             for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
                 mbin *b = &c->bins[k][cls];
                 m->by_size[cls].mallocs += atomic_load_explicit(&b->nmalloc, memory_order_relaxed);
                 m->by_size[cls].frees += atomic_load_explicit(&b->nfree, memory_order_relaxed);
             }
     }
+    /* GC objects: counted when a span leaves a cache, plus what the
+     * cached spans handed out since they were taken */
+    for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+        m->by_size[cls].mallocs += atomic_load_explicit(&gc.nmalloc[cls], memory_order_relaxed);
+        m->by_size[cls].frees += atomic_load_explicit(&gc.nfree[cls], memory_order_relaxed);
+    }
+    for (mcache *c = mcache_all(); c; c = c->next_all)
+        for (int k = 0; k < NUM_GC_KINDS; k++)
+            for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
+                mspan *s = __atomic_load_n(&c->gcspans[k][cls], __ATOMIC_RELAXED);
+                if (s)
+                    m->by_size[cls].mallocs += s->alloccount - s->cachecount;
+            }
     uint64_t live = 0;
     for (int cls = 1; cls < NUM_SIZE_CLASSES; cls++) {
         gort_size_class_stats *b = &m->by_size[cls];
@@ -66,6 +80,7 @@ void gort_read_memstats(gort_memstats *m)
     m->mcache_sys = mcache_sys_bytes(&m->mcache_inuse);
     m->other_sys = atomic_load_explicit(&h->other_sys, memory_order_relaxed);
     m->sys = m->heap_sys + m->mspan_sys + m->mcache_sys + m->other_sys;
+    gc_fill_memstats(m);
 }
 
 static const char *human(uint64_t b, char *buf, size_t n)

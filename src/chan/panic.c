@@ -68,7 +68,7 @@ void gframe_run_defers(G *gp, gframe *fr)
         fr->defers = d->link;
         gort_fn fn = d->fn;
         void *arg = d->arg;
-        gort_free(d);
+        gort_gc_free(d);
         fn(arg);
     }
 }
@@ -99,7 +99,9 @@ void gort_defer(gort_fn fn, void *arg)
     G *gp = need_g("gort_defer");
     if (!gp->frames)
         throw("gort_defer with no frame (call it from a goroutine or inside gort_call)");
-    gdefer *d = gort_malloc(sizeof *d);
+    /* in the GC heap: the record may hold the only pointer to a GC object
+     * (its argument) until the call runs */
+    gdefer *d = gort_gc_alloc(sizeof *d);
     if (!d)
         throw("out of memory for a deferred call");
     d->fn = fn;
@@ -172,7 +174,7 @@ static void unwind(G *gp, gpanic *p)
             fr->defers = d->link;
             gort_fn fn = d->fn;
             void *arg = d->arg;
-            gort_free(d);
+            gort_gc_free(d);
             p->indefer = true;
             p->frame = fr;
             fn(arg);

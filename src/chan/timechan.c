@@ -8,10 +8,9 @@
  * operation there is the same non-blocking send a select with a default
  * case makes, and it readies a goroutine parked on the channel.
  *
- * gort_after's timer frees itself once it has fired: nobody else holds
- * it, and its channel stays valid for the receiver. Other timers live
- * until the program frees them... which it cannot yet: they are small and
- * become garbage-collected objects with the collector.
+ * Timers are GC objects: a queued timer is reached through its P's timer
+ * heap (a root, gc/roots.c) and keeps its channel alive; once it is off
+ * every heap and nobody holds it, the collector takes it and its channel.
  */
 #include <stdlib.h>
 
@@ -21,7 +20,6 @@
 struct gort_timer {
     timer t;
     hchan *c;
-    bool autofree;      /* gort_after: free after firing */
 };
 
 static void send_time(void *arg, uintptr_t seq)
@@ -30,20 +28,17 @@ static void send_time(void *arg, uintptr_t seq)
     gort_timer *gt = arg;
     int64_t now = os_nanotime();
     chan_trysend(gt->c, &now);
-    if (gt->autofree)
-        gort_free(gt);
 }
 
-static gort_timer *newtimer(int64_t ns, int64_t period, bool autofree)
+static gort_timer *newtimer(int64_t ns, int64_t period)
 {
     need_g(period ? "gort_ticker_new" : "gort_timer_new");
     if (period < 0 || (period == 0 && ns < 0))
         ns = 0;
-    gort_timer *gt = gort_calloc(1, sizeof *gt);
+    gort_timer *gt = gort_gc_alloc(sizeof *gt);
     if (!gt)
         throw("out of memory making a timer");
     gt->c = (hchan *)gort_chan_make(sizeof(int64_t), 1);
-    gt->autofree = autofree;
     int64_t now = os_nanotime();
     gt->t.when = now + ns < now ? INT64_MAX : now + ns;
     gt->t.period = period;
@@ -55,12 +50,12 @@ static gort_timer *newtimer(int64_t ns, int64_t period, bool autofree)
 
 gort_chan *gort_after(int64_t ns)
 {
-    return (gort_chan *)newtimer(ns, 0, true)->c;
+    return (gort_chan *)newtimer(ns, 0)->c;
 }
 
 gort_timer *gort_timer_new(int64_t ns)
 {
-    return newtimer(ns, 0, false);
+    return newtimer(ns, 0);
 }
 
 gort_chan *gort_timer_chan(gort_timer *gt)
@@ -87,7 +82,7 @@ gort_timer *gort_ticker_new(int64_t period_ns)
 {
     if (period_ns <= 0)
         gort_panic("non-positive interval for gort_ticker_new");
-    return newtimer(period_ns, period_ns, false);
+    return newtimer(period_ns, period_ns);
 }
 
 void gort_ticker_stop(gort_timer *gt)

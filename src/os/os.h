@@ -39,6 +39,10 @@ void    os_usleep(uint32_t us);
 void    os_yield(void);      /* sched_yield */
 int     os_ncpu(void);
 int     os_gettid(void);
+/* Start a detached thread running fn(arg). false if the OS refuses. */
+bool    os_thread_start(void *(*fn)(void *), void *arg);
+/* The calling thread's stack: [*lo, *hi). false if it cannot be found. */
+bool    os_thread_stack(uintptr_t *lo, uintptr_t *hi);
 
 /* Write to stderr with no allocation and no locks (for throw). */
 void os_write_stderr(const char *s, size_t n);

@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -131,4 +132,32 @@ void os_write_stderr(const char *s, size_t n)
 _Noreturn void os_exit(int code)
 {
     _exit(code);
+}
+
+bool os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    bool ok = false;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            *lo = (uintptr_t)addr;
+            *hi = (uintptr_t)addr + size;
+            ok = true;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    return ok;
+}
+
+bool os_thread_start(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int err = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return err == 0;
 }

@@ -13,4 +13,16 @@ void ctx_switch(void **save_sp, void *new_sp);
 void ctx_start(void);
 void *ctx_init(void *stack_top, void (*fn)(void *), void *arg);
 
+/* For the collector's conservative scan of a stopped thread (gc/suspend.c).
+ * ctx_save_regs stores the callee-saved registers in regs and returns the
+ * number stored and, in *sp, the stack pointer of its own frame, below
+ * every frame of its callers. ctx_uctx_regs copies every general register
+ * of a signal's ucontext and returns the interrupted stack pointer. At most
+ * CTX_MAX_REGS registers. CTX_REDZONE: bytes below SP that leaf code may
+ * still use (x86-64's red zone). */
+#define CTX_MAX_REGS 32
+int ctx_save_regs(unsigned long *regs, unsigned long *sp);
+int ctx_uctx_regs(void *uctx, unsigned long *regs, unsigned long *sp);
+extern const unsigned long ctx_redzone;
+
 #endif

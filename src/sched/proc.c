@@ -80,6 +80,7 @@
 
 #include "alloc/malloc.h"
 #include "chan/panic.h"
+#include "gc/gc.h"
 #include "sched/ctx.h"
 #include "sched/sanitize.h"
 #include "sched/stack.h"
@@ -191,14 +192,18 @@ P *sched_getp(void)
 
 /* ---- notes: one futex word per M ----------------------------------------- */
 
+/* An M asleep here holds no GC state: the collector scans what it saved
+ * instead of stopping it (gc/suspend.c). */
 static void notesleep(M *mp, int64_t ns)
 {
+    bool b = gcthread_block();
     if (ns < 0) {
         while (atomic_load(&mp->note) == 0)
             os_futex_wait((uint32_t *)&mp->note, 0, -1);
     } else if (atomic_load(&mp->note) == 0) {
         os_futex_wait((uint32_t *)&mp->note, 0, ns);
     }
+    gcthread_unblock(b);
 }
 
 static void notewakeup(M *mp)
@@ -286,16 +291,7 @@ static P *releasep(M *mp)
 
 static void g0_bounds(G *g0)
 {
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-            g0->stack_lo = (uintptr_t)addr;
-            g0->stack_hi = (uintptr_t)addr + size;
-        }
-        pthread_attr_destroy(&attr);
-    }
+    os_thread_stack(&g0->stack_lo, &g0->stack_hi);
     g0->magic = G_MAGIC;
     san_init_g0(g0);
 }
@@ -304,6 +300,7 @@ static void *mstart(void *arg)
 {
     M *mp = arg;
     tls_m = mp;
+    gcthread_register(mp);
     g0_bounds(mp->g0);
     stack_altstack(mp);
     mp->fastrand = (uint32_t)(uintptr_t)mp ^ (uint32_t)os_nanotime();
@@ -1354,6 +1351,9 @@ void gort_entersyscall(void)
         }
         unlock(&sched.lock);
     }
+    /* the collector scans this goroutine from here instead of stopping
+     * the thread (a signal would interrupt the call) */
+    mp->gcblocked = gcthread_block();
 }
 
 void gort_exitsyscall(void)
@@ -1362,6 +1362,8 @@ void gort_exitsyscall(void)
     if (!gp)
         return;
     M *mp = getm();
+    gcthread_unblock(mp->gcblocked);
+    mp->gcblocked = false;
     P *oldp = mp->oldp;
     mp->oldp = NULL;
     uint32_t s = P_SYSCALL;
@@ -1441,6 +1443,7 @@ int gort_main(gort_fn fn, void *arg)
         throw("gort_main called twice (the runtime runs once per process)");
     if (!fn)
         throw("gort_main: nil main function");
+    gcthread_register(&m0);
     lock(&sched.lock);
     if (!sched.maxmcount)
         sched.maxmcount = 10000;

@@ -19,6 +19,7 @@
 #endif
 #ifndef VALGRIND_STACK_REGISTER
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u   /* no valgrind headers (cross builds) */
+#define VALGRIND_DISABLE_ERROR_REPORTING do { } while (0)
 #endif
 
 #include "runtime.h"
@@ -33,6 +34,17 @@ void *__tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
+
+/* The collector reads stacks, globals and objects word by word whatever
+ * the program stored there (conservative scanning): uninitialised words,
+ * red zones, memory other threads wrote without synchronisation it can
+ * see. Functions that do are not instrumented, and the collector's own
+ * threads do not report to valgrind. */
+#define SAN_NO_INSTRUMENT __attribute__((no_sanitize_address, no_sanitize_thread, noinline))
+static inline void san_quiet_thread(void)
+{
+    VALGRIND_DISABLE_ERROR_REPORTING;
+}
 
 /* g0 (an M's own thread stack) starts being a context. */
 static inline void san_init_g0(G *g0)

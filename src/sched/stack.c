@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "gc/gc.h"
 #include "sched/sanitize.h"
 
 #ifndef MADV_GUARD_INSTALL
@@ -205,6 +206,7 @@ G *stack_alloc_g(void)
         *(uint64_t *)gp->stack_lo = STACK_CANARY;
     gp->has_canary = !guarded;
     san_new_stack(gp, true);
+    roots_add_g(gp);
     return gp;
 }
 

@@ -1,0 +1,418 @@
+/* mark.c - parallel marking (Go's mgcmark.go and mgcwork.go).
+ *
+ * With the world stopped, nworkers threads (the collector and its helpers,
+ * one per P up to the CPUs there are) mark every object reachable from the
+ * roots. Each worker takes root jobs (roots.c) until none is left, then
+ * drains its grey objects. A grey object is one whose mark bit is set but
+ * whose contents are not scanned yet; workers keep them in work buffers
+ * (Go's workbufs: 2 KiB blocks of object addresses), two per worker, so a
+ * worker pushes and pops locally without synchronisation. A full buffer goes
+ * to a global list where idle workers take it (work stealing by buffer); a
+ * worker that sees others idle and the global list empty hands over its
+ * current buffer early, so one deep structure does not leave the others
+ * waiting. The mark ends when every worker is idle and the list is empty.
+ *
+ * Memory: the traversal is an explicit stack, so a 10-million-node list
+ * costs one buffer, not 10 million C frames; buffers come from the OS in
+ * 128 KiB chunks, and since an object is pushed only when its mark bit goes
+ * from 0 to 1, the buffers never hold more entries than there are objects.
+ * Large objects are scanned in 128 KiB pieces (Go's oblets), each piece a
+ * separate entry, so one big array spreads over the workers too.
+ *
+ * Marking a candidate word: reject it unless it is inside the arenas' bounds,
+ * find its span through the page map, reject it unless the span is an
+ * in-use GC span and the object under it is allocated (a stale pointer to a
+ * free slot must not revive it), then set the mark bit with one atomic OR
+ * (a plain load first skips objects already marked). Noscan objects are
+ * marked but never pushed; typed objects are scanned through their type's
+ * pointer mask; all others conservatively, word by word. Interior pointers
+ * count: the object under the address is marked.
+ */
+#define _GNU_SOURCE
+#include "gc/gc.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "sched/sanitize.h"
+
+#define WBUF_N 253
+#define OBLET ((uintptr_t)128 << 10)
+#define CHUNK_BUFS 64
+
+typedef struct workbuf {
+    struct workbuf *next;
+    uint32_t n;
+    uint32_t pad;
+    uintptr_t obj[WBUF_N];
+} workbuf;
+
+typedef struct gcwork {
+    workbuf *b1, *b2;
+    uint64_t bytes;        /* bytes of objects this worker marked */
+    uintptr_t lo, hi;      /* arena bounds, read once */
+    uint32_t nscan;        /* objects scanned (paces the balance check) */
+} gcwork;
+
+static rlock wlock;        /* protects full, empty */
+static workbuf *full, *empty;
+static _Atomic int32_t nfull;
+static _Atomic int32_t nwait;         /* workers out of work */
+static int32_t nworkers_now;          /* workers in this drain. Written with the workers asleep */
+
+static _Atomic uint32_t phase_seq;    /* + 1 wakes the helpers for a mark */
+static _Atomic int32_t helpers_busy;
+static int32_t nhelpers;              /* helper threads started */
+static _Atomic uint64_t bytes_marked;
+
+static workbuf *getempty(void)
+{
+    lock(&wlock);
+    workbuf *b = empty;
+    if (!b) {
+        char *mem = os_alloc(CHUNK_BUFS * sizeof(workbuf));
+        if (!mem) {
+            unlock(&wlock);
+            throw("gc: out of memory for mark work buffers");
+        }
+        for (int i = 1; i < CHUNK_BUFS; i++) {
+            workbuf *x = (workbuf *)(mem + i * sizeof(workbuf));
+            x->next = empty;
+            empty = x;
+        }
+        b = (workbuf *)mem;
+    } else {
+        empty = b->next;
+    }
+    unlock(&wlock);
+    b->next = NULL;
+    b->n = 0;
+    return b;
+}
+
+static void putempty(workbuf *b)
+{
+    lock(&wlock);
+    b->next = empty;
+    empty = b;
+    unlock(&wlock);
+}
+
+static void putfull(workbuf *b)
+{
+    lock(&wlock);
+    b->next = full;
+    full = b;
+    atomic_fetch_add(&nfull, 1);
+    unlock(&wlock);
+}
+
+static workbuf *trygetfull(void)
+{
+    if (!atomic_load_explicit(&nfull, memory_order_relaxed))
+        return NULL;
+    lock(&wlock);
+    workbuf *b = full;
+    if (b) {
+        full = b->next;
+        atomic_fetch_sub(&nfull, 1);
+    }
+    unlock(&wlock);
+    return b;
+}
+
+static inline void push(gcwork *w, uintptr_t obj)
+{
+    workbuf *b = w->b1;
+    if (unlikely(b->n == WBUF_N)) {
+        workbuf *t = w->b2;
+        if (t->n < WBUF_N) {
+            w->b2 = b;
+            w->b1 = b = t;
+        } else {
+            putfull(b);
+            w->b1 = b = getempty();
+        }
+    }
+    b->obj[b->n++] = obj;
+}
+
+static inline bool pop(gcwork *w, uintptr_t *obj)
+{
+    workbuf *b = w->b1;
+    if (likely(b->n)) {
+        *obj = b->obj[--b->n];
+        return true;
+    }
+    workbuf *t = w->b2;
+    if (t->n) {
+        w->b2 = b;
+        w->b1 = t;
+        *obj = t->obj[--t->n];
+        return true;
+    }
+    workbuf *f = trygetfull();
+    if (!f)
+        return false;
+    putempty(b);
+    w->b1 = f;
+    *obj = f->obj[--f->n];
+    return true;
+}
+
+/* Mark the object under candidate address p (already inside the arena bounds). */
+static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t p)
+{
+    mspan *s;
+    uint32_t idx;
+    uintptr_t base = gc_object_of(p, &s, &idx);
+    if (!base || !gc_is_allocated(s, idx))
+        return;
+    _Atomic uint64_t *word = (_Atomic uint64_t *)&s->gcmarkbits[idx >> 6];
+    uint64_t bit = (uint64_t)1 << (idx & 63);
+    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+        return;
+    if (atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit)
+        return;
+    w->bytes += gc_object_size(s);
+    if (s->kind != HEAP_GC_NOSCAN)
+        push(w, base);
+}
+
+/* Scan [lo, hi) conservatively: every aligned word that points into the
+ * arenas marks what it points to. Stacks and globals are read racily by
+ * design (the world is stopped, but the sanitizers cannot know that). */
+SAN_NO_INSTRUMENT static void scan_words(gcwork *w, uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    uintptr_t alo = w->lo, span = w->hi - w->lo;
+    for (uintptr_t q = lo; q + sizeof(uintptr_t) <= hi; q += sizeof(uintptr_t)) {
+        uintptr_t v = *(volatile uintptr_t *)q;
+        if (v - alo < span)
+            mark_ptr(w, v);
+    }
+}
+
+/* Typed object (or piece of one) [p, end): words whose bit in the type's
+ * mask is set, the mask repeating every t->size bytes from base. */
+SAN_NO_INSTRUMENT static void scan_typed(gcwork *w, uintptr_t base, uintptr_t p, uintptr_t end,
+                                         const gort_gc_type *t)
+{
+    if (!t)
+        return;
+    size_t words = t->size / sizeof(uintptr_t);
+    uintptr_t alo = w->lo, span = w->hi - w->lo;
+    size_t i = ((p - base) / sizeof(uintptr_t)) % words;
+    for (uintptr_t q = p; q + sizeof(uintptr_t) <= end; q += sizeof(uintptr_t)) {
+        if ((t->ptrmask[i >> 3] >> (i & 7)) & 1) {
+            uintptr_t v = *(volatile uintptr_t *)q;
+            if (v - alo < span)
+                mark_ptr(w, v);
+        }
+        if (++i == words)
+            i = 0;
+    }
+}
+
+/* A grey entry: a small object's base, or a piece of a large object. */
+static void scan_object(gcwork *w, uintptr_t p)
+{
+    mspan *s = spanof(p);
+    uintptr_t base, end;
+    if (s->sizeclass) {
+        base = p;
+        end = p + s->elemsize;
+    } else {
+        base = s->base;
+        end = s->base + s->npages * PAGE_SIZE;
+        if (end - p > OBLET) {
+            push(w, p + OBLET);
+            end = p + OBLET;
+        }
+    }
+    if (s->kind == HEAP_GC_TYPED) {
+        uint32_t idx = s->sizeclass ? (uint32_t)(((base - s->base) * s->divmagic) >> 32) : 0;
+        scan_typed(w, base, p, end, s->types[idx]);
+    } else {
+        scan_words(w, p, end);
+    }
+}
+
+void mark_scan_range(void *wp, uintptr_t lo, uintptr_t hi)
+{
+    scan_words(wp, lo, hi);
+}
+
+void mark_object_noscan_self(void *wp, uintptr_t obj)
+{
+    gcwork *w = wp;
+    mspan *s;
+    uint32_t idx;
+    uintptr_t base = gc_object_of(obj, &s, &idx);
+    if (!base || s->kind == HEAP_GC_NOSCAN)
+        return;
+    uintptr_t end = base + gc_object_size(s);
+    if (s->kind == HEAP_GC_TYPED)
+        scan_typed(w, base, base, end, s->types[idx]);
+    else
+        scan_words(w, base, end);
+}
+
+bool mark_is_marked(uintptr_t obj)
+{
+    mspan *s;
+    uint32_t idx;
+    if (!gc_object_of(obj, &s, &idx))
+        return true;
+    return bit_get(s->gcmarkbits, idx);
+}
+
+void mark_set(void *wp, uintptr_t obj)
+{
+    gcwork *w = wp;
+    if (obj - w->lo < w->hi - w->lo)
+        mark_ptr(w, obj);
+}
+
+/* Others are idle and the global list is empty: give them the older half
+ * of the current buffer (the newer half is what this worker's caches hold). */
+static void balance(gcwork *w)
+{
+    workbuf *b = w->b1;
+    if (b->n < 16)
+        return;
+    workbuf *h = getempty();
+    uint32_t half = b->n / 2;
+    memcpy(h->obj, b->obj, half * sizeof(uintptr_t));
+    h->n = half;
+    memmove(b->obj, b->obj + half, (b->n - half) * sizeof(uintptr_t));
+    b->n -= half;
+    putfull(h);
+}
+
+/* Scan grey objects until this worker has none. Objects go through a
+ * small FIFO whose entries are prefetched when they enter it, so that the
+ * memory of the next few objects is on its way while one is scanned. */
+#define PREFETCH 8
+void mark_drain_local(void *wp)
+{
+    gcwork *w = wp;
+    uintptr_t ring[PREFETCH];
+    uint32_t head = 0, n = 0;
+    for (;;) {
+        uintptr_t p;
+        while (n < PREFETCH && pop(w, &p)) {
+            __builtin_prefetch((const void *)p);
+            ring[(head + n) % PREFETCH] = p;
+            n++;
+        }
+        if (!n)
+            return;
+        p = ring[head];
+        head = (head + 1) % PREFETCH;
+        n--;
+        scan_object(w, p);
+        if (unlikely((++w->nscan & 63) == 0) &&
+            atomic_load_explicit(&nwait, memory_order_relaxed) > 0 &&
+            !atomic_load_explicit(&nfull, memory_order_relaxed))
+            balance(w);
+    }
+}
+
+void mark_drain(void *wp)
+{
+    for (;;) {
+        mark_drain_local(wp);
+        if (nworkers_now <= 1)
+            return;
+        atomic_fetch_add(&nwait, 1);
+        for (int spins = 0;; spins++) {
+            if (atomic_load(&nfull)) {
+                atomic_fetch_sub(&nwait, 1);
+                break;
+            }
+            if (atomic_load(&nwait) == nworkers_now && !atomic_load(&nfull))
+                return;
+            if (spins < 50)
+                cpu_relax();
+            else
+                os_yield();
+        }
+    }
+}
+
+static void worker_init(gcwork *w)
+{
+    memset(w, 0, sizeof *w);
+    w->b1 = getempty();
+    w->b2 = getempty();
+    w->lo = atomic_load(&arena_lo);
+    w->hi = atomic_load(&arena_hi);
+}
+
+static void worker_done(gcwork *w)
+{
+    atomic_fetch_add(&bytes_marked, w->bytes);
+    putempty(w->b1);
+    putempty(w->b2);
+}
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    san_quiet_thread();
+    uint32_t seen = 0;
+    for (;;) {
+        while (atomic_load(&phase_seq) == seen)
+            os_futex_wait((uint32_t *)&phase_seq, seen, -1);
+        seen = atomic_load(&phase_seq);
+        gcwork w;
+        worker_init(&w);
+        roots_scan(&w);
+        mark_drain(&w);
+        worker_done(&w);
+        if (atomic_fetch_sub(&helpers_busy, 1) == 1)
+            os_futex_wake((uint32_t *)&helpers_busy, 1);
+    }
+    return NULL;
+}
+
+void mark_init(int nworkers)
+{
+    while (nhelpers < nworkers - 1) {
+        if (!os_thread_start(helper_main, NULL))
+            break;   /* mark with fewer workers */
+        nhelpers++;
+    }
+}
+
+uint64_t mark_run(void)
+{
+    atomic_store(&bytes_marked, 0);
+    nworkers_now = nhelpers + 1;
+    atomic_store(&nwait, 0);
+    atomic_store(&helpers_busy, nhelpers);
+    if (nhelpers) {
+        atomic_fetch_add(&phase_seq, 1);
+        os_futex_wake((uint32_t *)&phase_seq, INT32_MAX);
+    }
+    gcwork w;
+    worker_init(&w);
+    roots_scan(&w);
+    mark_drain(&w);
+    int32_t b;
+    while ((b = atomic_load(&helpers_busy)) > 0)
+        os_futex_wait((uint32_t *)&helpers_busy, (uint32_t)b, -1);
+    /* Finalizers: single-threaded, after the parallel mark. */
+    nworkers_now = 1;
+    finalizer_queue_unreachable(&w);
+    mark_drain(&w);
+    worker_done(&w);
+    return atomic_load(&bytes_marked);
+}
+
+void mark_atfork_child(void)
+{
+    nhelpers = 0;   /* the helper threads do not exist in the child */
+    atomic_store(&wlock.key, 0);
+}

@@ -1,0 +1,119 @@
+/* sweep.c - concurrent sweeping (Go's mgcsweep.go).
+ *
+ * After a mark, every GC span is unswept: the cycle added 2 to sweepgen
+ * with the world stopped, which turned every swept list of every central
+ * into an unswept one (mcentral.c). Spans are then swept concurrently with
+ * the program by two kinds of sweepers: a cache that needs a span sweeps
+ * unswept ones itself until one has room (lazy sweeping), and the
+ * collector thread sweeps whatever is left in the background. A sweeper
+ * claims a span by moving its sweepgen from sg-2 to sg-1 while taking it off
+ * its list, so each span is swept exactly once per cycle; the next cycle
+ * finishes any sweeping still left before it stops the world.
+ *
+ * Sweeping a span does not touch its objects: the objects that survive are
+ * those the mark found (minus those freed early with gort_gc_free), so the
+ * mark bits become the allocation bits and the old allocation bits, zeroed,
+ * the next mark bits. A span with no survivor goes back to the page heap;
+ * a large object's span too. Freed objects are zeroed when allocated again
+ * (span.needzero). With GORT_DEBUG=clobberfree=1 (on with gcstress) freed
+ * objects are filled with a pattern first, so that a program that still
+ * uses one fails loudly rather than reading plausible stale data.
+ *
+ * GORT_DEBUG=gcstoptheworld=1 sweeps everything inside the pause instead.
+ */
+#include "gc/gc.h"
+
+#include <string.h>
+
+static _Atomic int nsweeping;        /* sweepers between claim and finish */
+static _Atomic uint32_t sweep_hint;  /* where sweep_one looks first */
+bool gc_clobberfree;
+
+static void clobber(uintptr_t p, size_t n)
+{
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        *(uint64_t *)(p + i) = 0xdeadbeefdeadbeefull;
+}
+
+bool sweep_span(mspan *s, bool preserve)
+{
+    uint32_t sg = atomic_load(&gc.sweepgen);
+    dassert(atomic_load(&s->sweepgen) == sg - 1);
+    size_t nw = gc_nbitwords(s);
+    uint32_t nalloc = 0;
+    uint32_t before = s->alloccount;
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t freed = atomic_exchange_explicit((_Atomic uint64_t *)&s->freedbits[w], 0,
+                                                  memory_order_relaxed);
+        uint64_t live = s->gcmarkbits[w] & ~freed;
+        if (unlikely(gc_clobberfree)) {
+            uint64_t dead = ~live;
+            if (w * 64 + 64 > s->nelems)
+                dead &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
+            while (dead) {
+                uint32_t i = (uint32_t)(w * 64) + (uint32_t)__builtin_ctzll(dead);
+                dead &= dead - 1;
+                if (i < s->freeindex || bit_get(s->allocbits, i))
+                    clobber(s->base + (uintptr_t)i * s->elemsize, gc_object_size(s));
+            }
+        }
+        s->gcmarkbits[w] = live;
+        nalloc += (uint32_t)__builtin_popcountll(live);
+    }
+    uint64_t *old = s->allocbits;
+    s->allocbits = s->gcmarkbits;
+    s->gcmarkbits = old;
+    memset(old, 0, nw * sizeof(uint64_t));
+    s->freeindex = 0;
+    s->alloccount = nalloc;
+    s->alloccache = ~s->allocbits[0];
+    s->needzero = 1;
+    if (s->sizeclass) {
+        if (before > nalloc)
+            atomic_fetch_add_explicit(&gc.nfree[s->sizeclass], before - nalloc, memory_order_relaxed);
+    } else if (nalloc == 0) {
+        atomic_fetch_add_explicit(&gc.nlarge_free_gc, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gc.large_free_bytes_gc, s->npages * PAGE_SIZE,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&mheap_.large_free, s->npages * PAGE_SIZE, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mheap_.nlarge_free, 1, memory_order_relaxed);
+    } else {
+        s->freeindex = 1;   /* a large object is never allocated from again */
+        s->alloccache = 0;
+    }
+    if (nalloc == 0 && !preserve) {
+        gc_span_free(s);
+        return false;
+    }
+    atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
+    return true;
+}
+
+bool sweep_one(void)
+{
+    const uint32_t n = NUM_GC_KINDS * NUM_SIZE_CLASSES;
+    uint32_t start = atomic_load_explicit(&sweep_hint, memory_order_relaxed);
+    atomic_fetch_add(&nsweeping, 1);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = (start + i) % n;
+        mspan *s = mcentral_take_unswept((int)(j / NUM_SIZE_CLASSES), (int)(j % NUM_SIZE_CLASSES));
+        if (s) {
+            if (i)
+                atomic_store_explicit(&sweep_hint, j, memory_order_relaxed);
+            if (sweep_span(s, false))
+                mcentral_put_swept(s);
+            atomic_fetch_sub(&nsweeping, 1);
+            return true;
+        }
+    }
+    atomic_fetch_sub(&nsweeping, 1);
+    return false;
+}
+
+void sweep_all(void)
+{
+    while (sweep_one())
+        ;
+    while (atomic_load(&nsweeping) > 0)
+        os_yield();
+}
