@@ -5,10 +5,15 @@
  * very same binary can be run under any allocator via LD_PRELOAD; every
  * allocator therefore executes exactly the same workload code.
  *
- * Usage:  mbench <workload> [N] [extra]
- *   workloads: st-small window2 xthread larson realloc large bintree
+ * Usage:  mbench <workload> [N] [threads]
+ *   workloads: st-small window2 window xthread larson realloc large bintree
  *   N      : main size parameter (operation count; tree depth for bintree)
- *   extra  : bintree only: number of worker threads (default 2)
+ *   threads: number of worker threads, for the workloads that scale:
+ *            window (default 2; N ops per thread), xthread (default 2, even:
+ *            threads/2 producer/consumer pairs, N objects per pair), larson
+ *            (default 2 lineages, N ops each) and bintree (default 2; the
+ *            fixed work is split).  The defaults are the original two-thread
+ *            workloads, unchanged; the other workloads ignore it.
  *
  * Output: exactly one line on stdout, e.g.
  *   MBENCH workload=st-small value=17.204 unit=ns/op ops=20000000
@@ -29,6 +34,7 @@
 #include <time.h>
 
 #define PAGE 4096u
+#define MAX_THREADS 64 /* bound of the [threads] argument */
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
@@ -195,8 +201,10 @@ static void wl_st_small(uint64_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* window2: two threads, each keeps a FIFO window of W live objects:   */
-/* free the oldest, malloc a new one (16..256 B).                      */
+/* window2 / window: T threads (2 for window2), each keeps a FIFO      */
+/* window of W live objects: free the oldest, malloc a new one         */
+/* (16..256 B).  Every thread does N ops, so ideal scaling keeps the   */
+/* wall time flat and divides the value (wall time per op) by T.       */
 /* ------------------------------------------------------------------ */
 
 #define WIN_W 1000u
@@ -239,11 +247,10 @@ static void *win_thread(void *a)
     return NULL;
 }
 
-static void wl_window2(uint64_t n)
+static void wl_window(const char *name, uint64_t n, int T)
 {
-    enum { T = 2 };
-    pthread_t th[T];
-    struct win_arg arg[T];
+    pthread_t th[MAX_THREADS];
+    struct win_arg arg[MAX_THREADS];
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, T + 1);
     for (int t = 0; t < T; t++) {
@@ -257,14 +264,18 @@ static void wl_window2(uint64_t n)
         pthread_join(th[t], NULL);
     uint64_t t1 = now_ns();
     pthread_barrier_destroy(&go);
+    uint64_t sum = 0;
+    for (int t = 0; t < T; t++)
+        sum += arg[t].sum;
     /* one op = one free + one malloc; wall time divided by all ops */
-    report("window2", (double)(t1 - t0) / (n * T), "ns/op", n * T, t1 - t0,
-           arg[0].sum + arg[1].sum);
+    report(name, (double)(t1 - t0) / (n * T), "ns/op", n * T, t1 - t0, sum);
 }
 
 /* ------------------------------------------------------------------ */
 /* xthread: producer mallocs, hands objects over in batches through a  */
-/* single-producer/single-consumer ring, consumer frees them.          */
+/* single-producer/single-consumer ring, consumer frees them.  With    */
+/* more threads, T/2 independent pairs, each with its own ring and N   */
+/* objects; the value is wall time over the objects of all pairs.      */
 /* ------------------------------------------------------------------ */
 
 #define XT_BATCH 64u
@@ -276,14 +287,16 @@ struct xt_ring {
     _Alignas(64) unsigned char *slot[XT_SLOTS][XT_BATCH];
     uint64_t nbatches;
     uint64_t sum;
+    uint64_t seed;          /* producer's random sizes */
+    int cpu;                /* producer pins to cpu, consumer to cpu + 1 */
     pthread_barrier_t *go;
 };
 
 static void *xt_producer(void *a)
 {
     struct xt_ring *q = a;
-    uint64_t r = 0xABCDEF12345ull, tail_seen = 0;
-    pin_self(0);
+    uint64_t r = q->seed, tail_seen = 0;
+    pin_self(q->cpu);
     pthread_barrier_wait(q->go);
     for (uint64_t b = 0; b < q->nbatches; b++) {
         unsigned spins = 0;
@@ -309,7 +322,7 @@ static void *xt_consumer(void *a)
 {
     struct xt_ring *q = a;
     uint64_t head_seen = 0, sum = 0;
-    pin_self(1);
+    pin_self(q->cpu + 1);
     pthread_barrier_wait(q->go);
     for (uint64_t b = 0; b < q->nbatches; b++) {
         unsigned spins = 0;
@@ -329,40 +342,52 @@ static void *xt_consumer(void *a)
     return NULL;
 }
 
-static void wl_xthread(uint64_t n)
+static void wl_xthread(uint64_t n, int nthreads)
 {
-    struct xt_ring *q = aligned_alloc(64, sizeof *q);
+    int pairs = nthreads / 2;
+    struct xt_ring *q[MAX_THREADS / 2];
+    pthread_t tp[MAX_THREADS / 2], tc[MAX_THREADS / 2];
     pthread_barrier_t go;
-    pthread_t tp, tc;
-    if (!q)
-        die("aligned_alloc", ENOMEM);
-    memset(q, 0, sizeof *q);
-    q->nbatches = (n + XT_BATCH - 1) / XT_BATCH;
-    n = q->nbatches * XT_BATCH;
-    q->go = &go;
-    pthread_barrier_init(&go, NULL, 3);
-    spawn(&tp, xt_producer, q);
-    spawn(&tc, xt_consumer, q);
+    uint64_t nbatches = (n + XT_BATCH - 1) / XT_BATCH;
+    n = nbatches * XT_BATCH;
+    pthread_barrier_init(&go, NULL, 2 * pairs + 1);
+    for (int k = 0; k < pairs; k++) {
+        q[k] = aligned_alloc(64, sizeof *q[k]);
+        if (!q[k])
+            die("aligned_alloc", ENOMEM);
+        memset(q[k], 0, sizeof *q[k]);
+        q[k]->nbatches = nbatches;
+        q[k]->seed = 0xABCDEF12345ull + 0x9E3779B97F4A7C15ull * (uint64_t)k;
+        q[k]->cpu = 2 * k;
+        q[k]->go = &go;
+        spawn(&tp[k], xt_producer, q[k]);
+        spawn(&tc[k], xt_consumer, q[k]);
+    }
     pthread_barrier_wait(&go);
     uint64_t t0 = now_ns();
-    pthread_join(tp, NULL);
-    pthread_join(tc, NULL);
+    for (int k = 0; k < pairs; k++) {
+        pthread_join(tp[k], NULL);
+        pthread_join(tc[k], NULL);
+    }
     uint64_t t1 = now_ns();
     pthread_barrier_destroy(&go);
-    uint64_t sum = q->sum;
-    free(q);
-    report("xthread", (double)(t1 - t0) / n, "ns/obj", n, t1 - t0, sum);
+    uint64_t sum = 0;
+    for (int k = 0; k < pairs; k++) {
+        sum += q[k]->sum;
+        free(q[k]);
+    }
+    report("xthread", (double)(t1 - t0) / (n * pairs), "ns/obj", n * pairs, t1 - t0, sum);
 }
 
 /* ------------------------------------------------------------------ */
-/* larson: server simulation.  Two "lineages", each owning an array of */
-/* slots.  A thread replaces random slots with new random-size blocks  */
-/* (16..1024 B) for one round, then starts a fresh thread that inherits*/
-/* the array and exits (thread churn).  The arrays are initially filled*/
-/* by the main thread, so the first frees are remote frees.            */
+/* larson: server simulation.  Two "lineages" ([threads] of them when  */
+/* given), each owning an array of slots.  A thread replaces random    */
+/* slots with new random-size blocks (16..1024 B) for one round, then  */
+/* starts a fresh thread that inherits the array and exits (thread     */
+/* churn).  The arrays are initially filled by the main thread, so the */
+/* first frees are remote frees.  Each lineage does N ops.             */
 /* ------------------------------------------------------------------ */
 
-#define LAR_LINES 2
 #define LAR_SLOTS 4000u
 #define LAR_ROUND 10000u /* replacements per thread generation */
 
@@ -405,9 +430,9 @@ static void *lar_thread(void *a)
     return NULL;
 }
 
-static void wl_larson(uint64_t n)
+static void wl_larson(uint64_t n, int lines)
 {
-    struct lar_line line[LAR_LINES];
+    struct lar_line line[MAX_THREADS];
     pthread_attr_t attr;
     sem_t done;
     uint64_t rounds = (n + LAR_ROUND - 1) / LAR_ROUND;
@@ -417,7 +442,7 @@ static void wl_larson(uint64_t n)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 
-    for (int l = 0; l < LAR_LINES; l++) {
+    for (int l = 0; l < lines; l++) {
         uint64_t r = 0x5151ull + 1000003ull * l;
         line[l] = (struct lar_line){ .rng = r, .rounds_left = rounds,
                                      .cpu = l, .done = &done,
@@ -433,19 +458,19 @@ static void wl_larson(uint64_t n)
     }
 
     uint64_t t0 = now_ns();
-    for (int l = 0; l < LAR_LINES; l++) {
+    for (int l = 0; l < lines; l++) {
         pthread_t t;
         line[l].threads = 1;
         int e = pthread_create(&t, &attr, lar_thread, &line[l]);
         if (e)
             die("pthread_create", e);
     }
-    for (int l = 0; l < LAR_LINES; l++)
+    for (int l = 0; l < lines; l++)
         sem_wait(&done);
     uint64_t t1 = now_ns();
 
-    uint64_t sum = 0, ops = rounds * LAR_ROUND * LAR_LINES;
-    for (int l = 0; l < LAR_LINES; l++) {
+    uint64_t sum = 0, ops = rounds * LAR_ROUND * lines;
+    for (int l = 0; l < lines; l++) {
         sum += line[l].sum;
         for (uint32_t j = 0; j < LAR_SLOTS; j++)
             free(line[l].slot[j]);
@@ -637,8 +662,8 @@ static void wl_bintree(int depth, int nthreads)
         depth = BT_MIN + 2;
     if (nthreads < 1)
         nthreads = 1;
-    if (nthreads > 64)
-        nthreads = 64;
+    if (nthreads > MAX_THREADS)
+        nthreads = MAX_THREADS;
 
     uint64_t t0 = now_ns();
     struct node *stretch = bt_make(depth + 1);
@@ -647,8 +672,8 @@ static void wl_bintree(int depth, int nthreads)
 
     struct node *longlived = bt_make(depth);
 
-    pthread_t th[64];
-    struct bt_arg arg[64];
+    pthread_t th[MAX_THREADS];
+    struct bt_arg arg[MAX_THREADS];
     for (int t = 0; t < nthreads; t++) {
         arg[t] = (struct bt_arg){ .maxd = depth, .tid = t,
                                   .nthreads = nthreads };
@@ -676,14 +701,15 @@ static const struct {
     uint64_t defn;
 } workloads[] = {
     { "st-small", 40000000 }, { "window2", 15000000 },
-    { "xthread", 10000000 },  { "larson", 6000000 },
-    { "realloc", 2000000 },   { "large", 20000 },
-    { "bintree", 20 },
+    { "window", 15000000 },   { "xthread", 10000000 },
+    { "larson", 6000000 },    { "realloc", 2000000 },
+    { "large", 20000 },       { "bintree", 20 },
 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mbench <workload> [N] [bintree-threads]\n"
+    fprintf(stderr, "usage: mbench <workload> [N] [threads]\n"
+                    "threads (default 2): window, xthread (even), larson, bintree\n"
                     "workloads (default N):\n");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         fprintf(stderr, "  %-9s %llu\n", workloads[i].name,
@@ -710,15 +736,28 @@ int main(int argc, char **argv)
             usage();
         n = v;
     }
+    /* [threads] for window, xthread and larson: 1..MAX_THREADS, even for
+     * xthread.  bintree keeps its own lenient parsing (clamped there); the
+     * other workloads ignore the argument. */
+    int threads = 2;
+    if (argc > 3 && (!strcmp(wl, "window") || !strcmp(wl, "xthread") || !strcmp(wl, "larson"))) {
+        char *end;
+        unsigned long v = strtoul(argv[3], &end, 10);
+        if (*end || v < 1 || v > MAX_THREADS || (!strcmp(wl, "xthread") && v % 2))
+            usage();
+        threads = (int)v;
+    }
 
     if (!strcmp(wl, "st-small"))
         wl_st_small(n);
     else if (!strcmp(wl, "window2"))
-        wl_window2(n);
+        wl_window("window2", n, 2);
+    else if (!strcmp(wl, "window"))
+        wl_window("window", n, threads);
     else if (!strcmp(wl, "xthread"))
-        wl_xthread(n);
+        wl_xthread(n, threads);
     else if (!strcmp(wl, "larson"))
-        wl_larson(n);
+        wl_larson(n, threads);
     else if (!strcmp(wl, "realloc"))
         wl_realloc(n);
     else if (!strcmp(wl, "large"))
