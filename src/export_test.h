@@ -4,6 +4,7 @@
 #define GORT_EXPORT_TEST_H
 
 #include "alloc/malloc.h"
+#include "gc/gc.h"
 
 /* Walk the whole heap and check every invariant mheap_verify knows. */
 static inline void test_heap_verify(void) { mheap_verify(); }

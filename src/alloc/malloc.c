@@ -420,7 +420,7 @@ static void *gc_alloc(size_t n, uint8_t kind, const gort_gc_type *t)
     }
     if (needzero)
         memset((void *)p, 0, class_to_size[cls]);
-    if (unlikely(slow))
+    if (unlikely(slow | (gc.stress > 0)))
         gc_alloc_check();
     return (void *)p;
 }

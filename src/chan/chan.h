@@ -52,8 +52,10 @@ static inline void chan_buf_push(hchan *c, const void *elem, size_t q)
 
 static inline void chan_buf_pop(hchan *c, void *elem, size_t q)
 {
+    char *slot = c->buf + c->recvx * c->elemsize;
     if (elem && c->elemsize)
-        memcpy(elem, c->buf + c->recvx * c->elemsize, c->elemsize);
+        memcpy(elem, slot, c->elemsize);
+    memset(slot, 0, c->elemsize);   /* a stale copy would keep what it points to alive */
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
     atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed);

@@ -132,20 +132,19 @@ static uint64_t non_gc_bytes(void)
     return held > gcb ? held - gcb : 0;
 }
 
-/* The heap goal after a cycle that marked `marked` bytes. */
-static uint64_t heap_goal(uint64_t marked)
+/* The heap goal after a cycle that marked `marked` bytes, with GOGC pct
+ * (< 0: off), memory limit `limit` (INT64_MAX: none) and `other` bytes
+ * held outside the GC heap. UINT64_MAX: no goal. */
+uint64_t gc_heap_goal(uint64_t marked, int32_t pct, int64_t limit, uint64_t other)
 {
-    int32_t pct = atomic_load(&gc.percent);
-    int64_t limit = atomic_load(&gc.memlimit);
     uint64_t goal = UINT64_MAX;
     if (pct >= 0) {
         goal = marked + marked / 100 * (uint64_t)pct + (marked % 100) * (uint64_t)pct / 100;
-        uint64_t min = HEAP_MINIMUM / 100 * (uint64_t)pct;
+        uint64_t min = HEAP_MINIMUM * (uint64_t)pct / 100;
         if (goal < min)
             goal = min;
     }
     if (limit != INT64_MAX) {
-        uint64_t other = non_gc_bytes();
         uint64_t lgoal = (uint64_t)limit > other ? (uint64_t)limit - other : 0;
         uint64_t floor = marked + marked / 16 + (256 << 10);
         if (lgoal < floor)
@@ -158,8 +157,9 @@ static uint64_t heap_goal(uint64_t marked)
 
 static void update_trigger(void)
 {
-    bool on = atomic_load(&gc.percent) >= 0 || atomic_load(&gc.memlimit) != INT64_MAX;
-    atomic_store(&gc.trigger, on ? heap_goal(gc.heap_marked) : UINT64_MAX);
+    int64_t limit = atomic_load(&gc.memlimit);
+    atomic_store(&gc.trigger, gc_heap_goal(gc.heap_marked, atomic_load(&gc.percent), limit,
+                                           limit == INT64_MAX ? 0 : non_gc_bytes()));
 }
 
 static int64_t walltime_ns(void)
@@ -172,6 +172,9 @@ static int64_t walltime_ns(void)
 static int nworkers(void)
 {
     int n = os_ncpu();
+    int64_t want = debug_int("gcworkers", 0);   /* GORT_DEBUG=gcworkers=N: for measurements */
+    if (want > 0 && want < n)
+        n = (int)want;
     int p = sched_running() ? sched.gomaxprocs : n;
     if (p < n)
         n = p;

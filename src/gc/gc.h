@@ -57,6 +57,7 @@ static inline bool gc_due(void)
 }
 void gc_alloc_check(void);           /* after a span or large allocation: gc_due -> gc_trigger */
 void gc_fill_memstats(gort_memstats *m);
+uint64_t gc_heap_goal(uint64_t marked, int32_t pct, int64_t limit, uint64_t other);
 
 /* ---- mcentral.c (src/alloc): GC spans no cache holds ---------------------- */
 typedef struct mcentral {

@@ -58,7 +58,12 @@ static rlock wlock;        /* protects full, empty */
 static workbuf *full, *empty;
 static _Atomic int32_t nfull;
 static _Atomic int32_t nwait;         /* workers out of work */
-static int32_t nworkers_now;          /* workers in this drain. Written with the workers asleep */
+/* Workers that joined this mark, and JOIN_DONE once it has ended. The
+ * collector is one; a helper joins when it wakes, unless the mark already
+ * ended (on a busy machine a helper may get its CPU late: the mark does
+ * not wait for it). */
+static _Atomic uint32_t joined;
+#define JOIN_DONE 0x80000000u
 
 static _Atomic uint32_t phase_seq;    /* + 1 wakes the helpers for a mark */
 static _Atomic int32_t helpers_busy;
@@ -323,15 +328,19 @@ void mark_drain(void *wp)
 {
     for (;;) {
         mark_drain_local(wp);
-        if (nworkers_now <= 1)
-            return;
         atomic_fetch_add(&nwait, 1);
         for (int spins = 0;; spins++) {
             if (atomic_load(&nfull)) {
                 atomic_fetch_sub(&nwait, 1);
                 break;
             }
-            if (atomic_load(&nwait) == nworkers_now && !atomic_load(&nfull))
+            uint32_t j = atomic_load(&joined);
+            if (j & JOIN_DONE)
+                return;
+            /* every worker that joined is idle and nothing is queued:
+             * the mark is over, unless a helper joins in between */
+            if (atomic_load(&nwait) == (int32_t)j && !atomic_load(&nfull) &&
+                atomic_compare_exchange_strong(&joined, &j, j | JOIN_DONE))
                 return;
             if (spins < 50)
                 cpu_relax();
@@ -366,6 +375,14 @@ static void *helper_main(void *arg)
         while (atomic_load(&phase_seq) == seen)
             os_futex_wait((uint32_t *)&phase_seq, seen, -1);
         seen = atomic_load(&phase_seq);
+        uint32_t j = atomic_load(&joined);
+        do {
+            if (j & JOIN_DONE)
+                break;
+        } while (!atomic_compare_exchange_weak(&joined, &j, j + 1));
+        if (j & JOIN_DONE)
+            continue;   /* too late: the mark is over */
+        atomic_fetch_add(&helpers_busy, 1);
         gcwork w;
         worker_init(&w);
         roots_scan(&w);
@@ -389,9 +406,8 @@ void mark_init(int nworkers)
 uint64_t mark_run(void)
 {
     atomic_store(&bytes_marked, 0);
-    nworkers_now = nhelpers + 1;
     atomic_store(&nwait, 0);
-    atomic_store(&helpers_busy, nhelpers);
+    atomic_store(&joined, 1);   /* the collector */
     if (nhelpers) {
         atomic_fetch_add(&phase_seq, 1);
         os_futex_wake((uint32_t *)&phase_seq, INT32_MAX);
@@ -404,7 +420,8 @@ uint64_t mark_run(void)
     while ((b = atomic_load(&helpers_busy)) > 0)
         os_futex_wait((uint32_t *)&helpers_busy, (uint32_t)b, -1);
     /* Finalizers: single-threaded, after the parallel mark. */
-    nworkers_now = 1;
+    atomic_store(&nwait, 0);
+    atomic_store(&joined, 1 | JOIN_DONE);   /* alone now, and no helper may join */
     finalizer_queue_unreachable(&w);
     mark_drain(&w);
     worker_done(&w);

@@ -45,6 +45,17 @@ bool sweep_span(mspan *s, bool preserve)
     for (size_t w = 0; w < nw; w++) {
         uint64_t freed = atomic_exchange_explicit((_Atomic uint64_t *)&s->freedbits[w], 0,
                                                   memory_order_relaxed);
+        if (unlikely(freed)) {
+            /* gort_gc_free of a slot that was not allocated: a double free
+             * across a cycle (caught here, late, with the address) */
+            uint64_t below = s->freeindex >= (w + 1) * 64 ? ~(uint64_t)0
+                             : s->freeindex <= w * 64   ? 0
+                                                        : ((uint64_t)1 << (s->freeindex - w * 64)) - 1;
+            uint64_t bad = freed & ~(s->allocbits[w] | below);
+            if (bad)
+                throwf("gort_gc_free: %p was not allocated (freed twice?)",
+                       (void *)(s->base + (w * 64 + (uint64_t)__builtin_ctzll(bad)) * s->elemsize));
+        }
         uint64_t live = s->gcmarkbits[w] & ~freed;
         if (unlikely(gc_clobberfree)) {
             uint64_t dead = ~live;

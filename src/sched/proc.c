@@ -1209,6 +1209,9 @@ static void schedule(void)
 {
     M *mp = getm();
     for (;;) {
+        /* no runtime lock is held across a goroutine switch: each is
+         * released on the thread that took it (runtime.h) */
+        dassert(tls_nosuspend == 0);
         if (atomic_load(&sched.exiting)) {
             if (mp == &m0)
                 return;
