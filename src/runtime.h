@@ -190,7 +190,7 @@ struct mspan {
     uint32_t cachecount;       /* alloccount when the span was cached (statistics) */
     uint64_t alloccache;
     uint64_t *allocbits;       /* [nbitwords] */
-    uint64_t *gcmarkbits;      /* [nbitwords]: set by the mark, atomically */
+    _Atomic uint8_t *gcmark;   /* [nelems]: a byte per object, set by the mark (a store, no RMW) */
     uint64_t *freedbits;       /* [nbitwords]: gort_gc_free'd, reclaimed by the sweep; atomic */
     const struct gort_gc_type **types; /* HEAP_GC_TYPED: each object's type */
 

@@ -18,6 +18,9 @@
 #   tsan      TSan build (-DGORT_SANITIZE=thread); run with ASLR off when
 #             setarch allows it, as TSan can't cope with every kernel's layout
 #   valgrind  test programs under valgrind memcheck, of a non-sanitizer build
+#   gcstress  the release build with GORT_DEBUG=gcstress=N (a collection
+#             every N GC allocations, freed objects clobbered): the whole
+#             suite as the collector's torture test; N is GORT_GCSTRESS (250)
 #   qemu      test programs under the emulator command in $GORT_QEMU, e.g.
 #             GORT_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 # tests/modes.conf lists the tests each mode skips, and why.
@@ -81,6 +84,10 @@ want_sanitize=""     # GORT_SANITIZE the build must have been configured with
 case $mode in
     release)
         factor=1 ;;
+    gcstress)
+        factor=2
+        export GORT_DEBUG="gcstress=${GORT_GCSTRESS:-250}${GORT_DEBUG:+,$GORT_DEBUG}"
+        ;;
     asan)
         factor=2; want_sanitize=address
         export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
@@ -123,7 +130,7 @@ case $mode in
         wrapper=($GORT_QEMU)
         ;;
     *)
-        die "unknown mode: $mode (release, asan, tsan, valgrind, qemu)" ;;
+        die "unknown mode: $mode (release, gcstress, asan, tsan, valgrind, qemu)" ;;
 esac
 factor=${GORT_TEST_TIMEOUT_FACTOR:-$factor}
 [[ $factor =~ ^[1-9][0-9]*$ ]] || die "GORT_TEST_TIMEOUT_FACTOR must be a whole number"

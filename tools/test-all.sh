@@ -6,6 +6,8 @@
 # From a fresh clone on Debian 12 it installs what's missing (cmake, gcc,
 # clang, valgrind, python3, make, time) with apt-get, then runs, in order:
 #   release   gcc Release build in build/, tests/run.sh --mode release
+#   gcstress  the same build and tests with a collection every 250 GC
+#             allocations (GORT_DEBUG=gcstress, tests/run.sh --mode gcstress)
 #   clang     clang Release build in build-clang/ (-Werror), same tests
 #   asan      ASan+UBSan Debug build in build-asan/, --mode asan
 #   tsan      TSan RelWithDebInfo build in build-tsan/, --mode tsan
@@ -31,7 +33,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 root=$PWD
 jobs=${GORT_JOBS:-2}
 
-all_stages="release clang asan tsan valgrind arm64"
+all_stages="release gcstress clang asan tsan valgrind arm64"
 if [[ ${GORT_TEST_QUICK:-0} == 1 ]]; then
     stages=release
 else
@@ -223,6 +225,9 @@ for s in $stages; do
         release)
             say "[release] gcc, Release, build/"
             stage release build release gcc -DCMAKE_BUILD_TYPE=Release ;;
+        gcstress)
+            say "[gcstress] the release build (build/), a collection every ${GORT_GCSTRESS:-250} GC allocations"
+            stage gcstress build gcstress gcc -DCMAKE_BUILD_TYPE=Release ;;
         clang)
             say "[clang] clang, Release, warnings as errors, build-clang/"
             stage clang build-clang release clang -DCMAKE_BUILD_TYPE=Release -DGORT_WERROR=ON ;;

@@ -492,8 +492,10 @@ void gort_gc_free(void *p)
         gc_free_large(s);
         return;
     }
+    /* release: the program's last use of the object happens before the
+     * sweep that reclaims it (which takes the bit with acquire) */
     uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)&s->freedbits[idx >> 6], bit,
-                                            memory_order_relaxed);
+                                            memory_order_release);
     nosuspend_leave();
     if (old & bit)
         throwf("gort_gc_free: double free of %p", p);

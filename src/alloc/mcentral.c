@@ -39,11 +39,26 @@ size_t gc_nbitwords(const mspan *s)
     return ((size_t)s->nelems + 63) / 64;
 }
 
-static mspan *list_pop(mspan **head)
+/* Lists of a central, by parity i; n[i] counts both of parity i. */
+static void cpush(mcentral *c, int i, bool partial, mspan *s)
 {
+    spanlist_push(partial ? &c->partial[i] : &c->full[i], s);
+    atomic_fetch_add_explicit(&c->n[i], 1, memory_order_relaxed);
+}
+
+static void cremove(mcentral *c, int i, mspan **head, mspan *s)
+{
+    spanlist_remove(head, s);
+    atomic_fetch_sub_explicit(&c->n[i], 1, memory_order_relaxed);
+}
+
+/* A span of parity i, partial ones first; NULL if none. */
+static mspan *cpop(mcentral *c, int i)
+{
+    mspan **head = c->partial[i] ? &c->partial[i] : &c->full[i];
     mspan *s = *head;
     if (s)
-        spanlist_remove(head, s);
+        cremove(c, i, head, s);
     return s;
 }
 
@@ -67,7 +82,8 @@ static mspan *span_new(uint8_t kind, uint8_t cls, uintptr_t npages)
     if (!s)
         return NULL;
     size_t nw = gc_nbitwords(s);
-    uint64_t *bits = gort_calloc(3 * nw, sizeof(uint64_t));
+    /* allocbits, freedbits, then the mark bytes, in one block */
+    uint64_t *bits = gort_calloc(2 * nw + (s->nelems + 7) / 8, sizeof(uint64_t));
     const struct gort_gc_type **types = NULL;
     if (kind == HEAP_GC_TYPED)
         types = gort_calloc(s->nelems, sizeof *types);
@@ -78,8 +94,8 @@ static mspan *span_new(uint8_t kind, uint8_t cls, uintptr_t npages)
         return NULL;
     }
     s->allocbits = bits;
-    s->gcmarkbits = bits + nw;
-    s->freedbits = bits + 2 * nw;
+    s->freedbits = bits + nw;
+    s->gcmark = (_Atomic uint8_t *)(bits + 2 * nw);
     s->types = types;
     s->freeindex = 0;
     s->alloccount = 0;
@@ -92,9 +108,10 @@ static mspan *span_new(uint8_t kind, uint8_t cls, uintptr_t npages)
 
 void gc_span_free(mspan *s)
 {
-    uint64_t *bits = s->allocbits < s->gcmarkbits ? s->allocbits : s->gcmarkbits;
+    uint64_t *bits = s->allocbits;
     const struct gort_gc_type **types = s->types;
-    s->allocbits = s->gcmarkbits = s->freedbits = NULL;
+    s->allocbits = s->freedbits = NULL;
+    s->gcmark = NULL;
     s->types = NULL;
     mheap_free(s);
     gort_free(bits);
@@ -115,14 +132,14 @@ mspan *mcentral_cache_span(uint8_t kind, uint8_t cls)
     uint32_t sg = atomic_load(&gc.sweepgen);
     int sw = swept_index(sg), un = 1 - sw;
     lock(&c->lock);
-    mspan *s = list_pop(&c->partial[sw]);
-    if (s)
+    mspan *s = c->partial[sw];
+    if (s) {
+        cremove(c, sw, &c->partial[sw], s);
         goto have;
+    }
     /* Sweep unswept spans until one has room (bounded, as Go's spanBudget). */
     for (int budget = 100; budget > 0; budget--) {
-        s = list_pop(&c->partial[un]);
-        if (!s)
-            s = list_pop(&c->full[un]);
+        s = cpop(c, un);
         if (!s)
             break;
         uint32_t want = sg - 2;
@@ -135,7 +152,7 @@ mspan *mcentral_cache_span(uint8_t kind, uint8_t cls)
             goto have;
         }
         lock(&c->lock);
-        spanlist_push(&c->full[sw], s);
+        cpush(c, sw, false, s);
     }
     unlock(&c->lock);
     s = span_new(kind, cls, class_to_npages[cls]);
@@ -154,7 +171,7 @@ void mcentral_put_swept(mspan *s)
     mcentral *c = central_of(s);
     int sw = swept_index(atomic_load_explicit(&s->sweepgen, memory_order_relaxed));
     lock(&c->lock);
-    spanlist_push(s->sizeclass && s->alloccount < s->nelems ? &c->partial[sw] : &c->full[sw], s);
+    cpush(c, sw, s->sizeclass && s->alloccount < s->nelems, s);
     unlock(&c->lock);
 }
 
@@ -173,12 +190,10 @@ mspan *mcentral_take_unswept(int k, int cls)
     mcentral *c = &mcentrals[k][cls];
     uint32_t sg = atomic_load(&gc.sweepgen);
     int un = 1 - swept_index(sg);
-    if (!c->partial[un] && !c->full[un])   /* racy peek: the sweeper's fast skip */
+    if (!atomic_load_explicit(&c->n[un], memory_order_relaxed))   /* the sweeper's fast skip */
         return NULL;
     lock(&c->lock);
-    mspan *s = list_pop(&c->partial[un]);
-    if (!s)
-        s = list_pop(&c->full[un]);
+    mspan *s = cpop(c, un);
     if (s) {
         uint32_t want = sg - 2;
         if (!atomic_compare_exchange_strong(&s->sweepgen, &want, sg - 1))
@@ -224,7 +239,7 @@ void *gc_alloc_large(size_t n, uint8_t kind, const struct gort_gc_type *t)
     /* sweepgen is read under the lock: a cycle that starts later sees the
      * span on the list it will turn unswept */
     atomic_store_explicit(&s->sweepgen, atomic_load(&gc.sweepgen), memory_order_relaxed);
-    spanlist_push(&c->full[swept_index(atomic_load(&gc.sweepgen))], s);
+    cpush(c, swept_index(atomic_load(&gc.sweepgen)), false, s);
     unlock(&c->lock);
     return (void *)s->base;
 }
@@ -242,11 +257,11 @@ void gc_free_large(mspan *s)
         uint32_t sg = atomic_load(&gc.sweepgen);
         uint32_t v = atomic_load(&s->sweepgen);
         if (v == sg) {
-            spanlist_remove(&c->full[swept_index(sg)], s);
+            cremove(c, swept_index(sg), &c->full[swept_index(sg)], s);
             break;
         }
         if (v == sg - 2) {
-            spanlist_remove(&c->full[1 - swept_index(sg)], s);
+            cremove(c, 1 - swept_index(sg), &c->full[1 - swept_index(sg)], s);
             break;
         }
         unlock(&c->lock);

@@ -202,7 +202,7 @@ void gort_gc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *ar
     uint32_t idx;
     nosuspend_enter();
     uintptr_t base = gc_object_of((uintptr_t)obj, &s, &idx);
-    bool ok = base == (uintptr_t)obj && gc_is_allocated(s, idx);
+    bool ok = base == (uintptr_t)obj;
     nosuspend_leave();
     if (!ok)
         throwf("gort_gc_set_finalizer: %p is not the start of a GC object", obj);

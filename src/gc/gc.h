@@ -68,6 +68,7 @@ typedef struct mcentral {
      * (on the full lists only). */
     mspan *partial[2];
     mspan *full[2];
+    _Atomic uint32_t n[2];   /* spans on partial[i] and full[i]: the sweeper peeks without the lock */
 } mcentral;
 
 extern mcentral mcentrals[NUM_GC_KINDS][NUM_SIZE_CLASSES];
@@ -94,10 +95,11 @@ bool sweep_one(void);
 void sweep_all(void);                /* finish sweeping (the collector, gort_gc_collect) */
 
 /* ---- suspend.c: stopping the world --------------------------------------- */
-enum { GCT_RUN = 0, GCT_BLOCKED = 1, GCT_STOPPED = 2, GCT_DEAD = 3 };
+enum { GCT_RUN = 0, GCT_BLOCKED = 1, GCT_STOPPED = 2 };
 #define GCT_NREGS 32
 typedef struct gcthread {
-    _Atomic uint32_t state;        /* GCT_*: the thread writes RUN/BLOCKED/STOPPED, the list owner DEAD */
+    _Atomic uint32_t state;        /* GCT_*: written by the thread */
+    _Atomic uint32_t stop_seq;     /* STOPPED: the restart_seq of the stop it belongs to */
     int tid;                       /* kernel thread id (tgkill) */
     uintptr_t stack_lo, stack_hi;  /* its own (pthread) stack */
     uintptr_t sp;                  /* BLOCKED/STOPPED: lowest live stack address */

@@ -173,12 +173,14 @@ static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t 
     uintptr_t base = gc_object_of(p, &s, &idx);
     if (!base || !gc_is_allocated(s, idx))
         return;
-    _Atomic uint64_t *word = (_Atomic uint64_t *)&s->gcmarkbits[idx >> 6];
-    uint64_t bit = (uint64_t)1 << (idx & 63);
-    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+    /* A byte per object, set with a plain store: an atomic RMW would cost
+     * tens of cycles and stall the loads behind it (the misses that the
+     * prefetching overlaps). Two workers may both see it clear and both
+     * scan the object: harmless, and rare. */
+    _Atomic uint8_t *mb = &s->gcmark[idx];
+    if (atomic_load_explicit(mb, memory_order_relaxed))
         return;
-    if (atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit)
-        return;
+    atomic_store_explicit(mb, 1, memory_order_relaxed);
     w->bytes += gc_object_size(s);
     if (s->kind != HEAP_GC_NOSCAN)
         push(w, base);
@@ -269,7 +271,7 @@ bool mark_is_marked(uintptr_t obj)
     uint32_t idx;
     if (!gc_object_of(obj, &s, &idx))
         return true;
-    return bit_get(s->gcmarkbits, idx);
+    return atomic_load_explicit(&s->gcmark[idx], memory_order_relaxed) != 0;
 }
 
 void mark_set(void *wp, uintptr_t obj)
@@ -298,7 +300,7 @@ static void balance(gcwork *w)
 /* Scan grey objects until this worker has none. Objects go through a
  * small FIFO whose entries are prefetched when they enter it, so that the
  * memory of the next few objects is on its way while one is scanned. */
-#define PREFETCH 8
+#define PREFETCH 16
 void mark_drain_local(void *wp)
 {
     gcwork *w = wp;

@@ -62,14 +62,22 @@ gcthread *gcthread_list(void)
     return threads;
 }
 
+/* Stop until the world restarts. A thread may still be waking from one
+ * stop when the next begins (cycles can follow each other closely): it
+ * then stops again at once, with the registers it saved (it has run
+ * nothing since). stop_seq tells the collector which stop a STOPPED state
+ * belongs to: a stale one does not count. */
 static void stop_here(gcthread *t)
 {
-    uint32_t seq = atomic_load(&restart_seq);
-    atomic_store_explicit(&t->state, GCT_STOPPED, memory_order_seq_cst);
-    atomic_fetch_add(&stop_acks, 1);
-    os_futex_wake((uint32_t *)&stop_acks, 1);
-    while (atomic_load(&restart_seq) == seq)
-        os_futex_wait((uint32_t *)&restart_seq, seq, -1);
+    do {
+        uint32_t seq = atomic_load(&restart_seq);
+        atomic_store_explicit(&t->stop_seq, seq, memory_order_relaxed);
+        atomic_store_explicit(&t->state, GCT_STOPPED, memory_order_seq_cst);
+        atomic_fetch_add(&stop_acks, 1);
+        os_futex_wake((uint32_t *)&stop_acks, 1);
+        while (atomic_load(&restart_seq) == seq)
+            os_futex_wait((uint32_t *)&restart_seq, seq, -1);
+    } while (atomic_load_explicit(&world_stopping, memory_order_seq_cst));
     atomic_store_explicit(&t->state, GCT_RUN, memory_order_seq_cst);
 }
 
@@ -214,6 +222,7 @@ void gc_stop_world(void)
     bool first = true;
     for (;;) {
         uint32_t acks = atomic_load(&stop_acks);
+        uint32_t seq = atomic_load(&restart_seq);
         int running = 0;
         for (gcthread *t = threads; t; t = t->next) {
             uint32_t st = atomic_load_explicit(&t->state, memory_order_seq_cst);
@@ -221,6 +230,9 @@ void gc_stop_world(void)
                 running++;
                 if (first)
                     signal_thread(t);
+            } else if (st == GCT_STOPPED &&
+                       atomic_load_explicit(&t->stop_seq, memory_order_relaxed) != seq) {
+                running++;   /* still waking from the last stop: it will stop again */
             }
         }
         if (!running)

@@ -35,6 +35,24 @@ static void clobber(uintptr_t p, size_t n)
         *(uint64_t *)(p + i) = 0xdeadbeefdeadbeefull;
 }
 
+/* The mark bytes of objects [64w, 64w + 64) as a bitmap. A byte is 0 or
+ * 1, so eight of them read as one word pack into eight bits with one
+ * multiply: byte k times 2^(56 - 7k) lands on bit 56 + k, and no two
+ * partial products overlap. */
+static uint64_t pack_marks(const mspan *s, size_t w)
+{
+    const uint8_t *m = (const uint8_t *)s->gcmark + w * 64;
+    uint32_t left = s->nelems - (uint32_t)(w * 64);
+    uint32_t groups = left >= 64 ? 8 : (left + 7) / 8;
+    uint64_t bits = 0;
+    for (uint32_t g = 0; g < groups; g++) {
+        uint64_t x;
+        memcpy(&x, m + g * 8, 8);
+        bits |= ((x * 0x0102040810204080ull) >> 56) << (g * 8);
+    }
+    return bits;
+}
+
 bool sweep_span(mspan *s, bool preserve)
 {
     uint32_t sg = atomic_load(&gc.sweepgen);
@@ -44,7 +62,7 @@ bool sweep_span(mspan *s, bool preserve)
     uint32_t before = s->alloccount;
     for (size_t w = 0; w < nw; w++) {
         uint64_t freed = atomic_exchange_explicit((_Atomic uint64_t *)&s->freedbits[w], 0,
-                                                  memory_order_relaxed);
+                                                  memory_order_acquire);
         if (unlikely(freed)) {
             /* gort_gc_free of a slot that was not allocated: a double free
              * across a cycle (caught here, late, with the address) */
@@ -56,7 +74,7 @@ bool sweep_span(mspan *s, bool preserve)
                 throwf("gort_gc_free: %p was not allocated (freed twice?)",
                        (void *)(s->base + (w * 64 + (uint64_t)__builtin_ctzll(bad)) * s->elemsize));
         }
-        uint64_t live = s->gcmarkbits[w] & ~freed;
+        uint64_t live = pack_marks(s, w) & ~freed;
         if (unlikely(gc_clobberfree)) {
             uint64_t dead = ~live;
             if (w * 64 + 64 > s->nelems)
@@ -68,13 +86,10 @@ bool sweep_span(mspan *s, bool preserve)
                     clobber(s->base + (uintptr_t)i * s->elemsize, gc_object_size(s));
             }
         }
-        s->gcmarkbits[w] = live;
+        s->allocbits[w] = live;
         nalloc += (uint32_t)__builtin_popcountll(live);
     }
-    uint64_t *old = s->allocbits;
-    s->allocbits = s->gcmarkbits;
-    s->gcmarkbits = old;
-    memset(old, 0, nw * sizeof(uint64_t));
+    memset((void *)s->gcmark, 0, s->nelems);
     s->freeindex = 0;
     s->alloccount = nalloc;
     s->alloccache = ~s->allocbits[0];
