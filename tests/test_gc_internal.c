@@ -67,7 +67,7 @@ static void test_allocbits_after_sweep(void)
         uintptr_t nb = (uintptr_t)keep[i] - s->elemsize;
         if (nb >= s->base) {
             uint32_t j = idx - 1;
-            dropped_free += !bit_get(s->allocbits, j) && !bit_get(s->gcmarkbits, j);
+            dropped_free += !bit_get(s->allocbits, j) && !s->gcmark[j];
         }
     }
     CHECK_MSG(kept_ok == N / 2, "%d of %d reachable objects have their allocation bit", kept_ok,
