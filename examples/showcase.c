@@ -4,20 +4,32 @@
  * allocation workloads twice in one process, once through gort's manual
  * heap and once through the C library's malloc, prints the times side by
  * side, shows gort's statistics and how freed memory goes back to the
- * operating system. It grows with each capability of the runtime.
+ * operating system. Last, goroutines build and drop binary trees in the
+ * garbage-collected heap while the collector prints a line per cycle. It
+ * grows with each capability of the runtime.
  *
- *   showcase            # default sizes (~2 s)
+ *   showcase            # default sizes (~3 s)
  *   showcase quick      # smaller (for tests)
+ *   showcase gc [quick] # the garbage-collector part alone
+ *
+ * The collector reads GORT_DEBUG once, when it starts (at gort_main or the
+ * first GC allocation), and this process has started it by then with the
+ * trace off. So the garbage-collector part runs in a fresh copy of the
+ * program ("showcase gc"), which turns GORT_DEBUG=gctrace=1 on before it
+ * starts gort, with its stderr (where the trace goes) joined to stdout.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
-#include <stdint.h>
 
 #include "gort.h"
 
@@ -154,8 +166,11 @@ static void child(void *arg)
     atomic_fetch_add_explicit(&done_count, 1, memory_order_relaxed);
 }
 
+static atomic_long started_count;
+
 static void sleeper(void *arg)
 {
+    atomic_fetch_add_explicit(&started_count, 1, memory_order_relaxed);
     gort_sleep((int64_t)(intptr_t)arg);
     atomic_fetch_add_explicit(&done_count, 1, memory_order_relaxed);
 }
@@ -198,12 +213,15 @@ static void goroutines(void *arg)
     size_t before = rss();
     for (long i = 0; i < parked; i++)
         gort_go(sleeper, (void *)(intptr_t)(200 * 1000000LL));
-    while (gort_num_goroutine() < parked + 1)
+    /* wait until each has run to its sleep (on a busy machine the first
+     * may wake before the last is spawned, so do not wait for all at once) */
+    while (atomic_load(&started_count) < parked)
         gort_sleep(1000000);
     gort_sleep(20 * 1000000);
     size_t during = rss();
+    int alive = gort_num_goroutine();
     printf("  %ld goroutines parked in gort_sleep: %d alive, %.0f bytes of RSS each\n", parked,
-           gort_num_goroutine(), (double)(during - before) / parked);
+           alive, (double)(during - before) / (alive > 1 ? alive - 1 : 1));
     while (atomic_load(&done_count) < parked)
         gort_sleep(10 * 1000000);
     printf("  all woke after their 200 ms and finished: %d goroutine left\n",
@@ -240,9 +258,240 @@ static void goroutines(void *arg)
            sum == sent ? "every value arrived" : "MISMATCH");
 }
 
+/* ---- garbage collector ------------------------------------------------------
+ * Runs in a process of its own (see the top of the file). Binary trees as in
+ * GCBench and the benchmarks game: a long-lived tree stays reachable from a
+ * global the whole time while worker goroutines build trees of several
+ * depths from gort_gc_alloc, check them and drop them. Nothing is freed by
+ * hand. */
+
+typedef struct node {
+    struct node *left, *right;
+    long item;
+} node;
+
+/* Children of item i are 2i and 2i+1, so a check can tell a node that was
+ * collected and reused from the one that belongs there. */
+static node *tree_build(int depth, long item)
+{
+    node *n = gort_gc_alloc(sizeof *n);
+    n->item = item;
+    if (depth > 0) {
+        n->left = tree_build(depth - 1, 2 * item);
+        n->right = tree_build(depth - 1, 2 * item + 1);
+    }
+    return n;
+}
+
+/* The number of nodes, or -1 if a node is not the one built there. */
+static long tree_check(const node *n)
+{
+    if (!n->left)
+        return 1;
+    if (n->left->item != 2 * n->item || n->right->item != 2 * n->item + 1)
+        return -1;
+    long l = tree_check(n->left), r = tree_check(n->right);
+    return l < 0 || r < 0 ? -1 : 1 + l + r;
+}
+
+typedef struct tree_job {
+    int depth;
+    long trees;
+} tree_job;
+
+typedef struct tree_result {
+    long trees, nodes;   /* nodes: -1 if a check failed */
+} tree_result;
+
+static gort_chan *tree_jobs, *tree_results;   /* globals: roots for the collector */
+static node *long_lived;
+
+static void tree_worker(void *arg)
+{
+    (void)arg;
+    tree_job j;
+    while (gort_chan_recv(tree_jobs, &j)) {
+        tree_result r = {j.trees, 0};
+        for (long i = 0; i < j.trees && r.nodes >= 0; i++) {
+            long n = tree_check(tree_build(j.depth, 1));   /* built, checked, dropped */
+            r.nodes = n < 0 ? -1 : r.nodes + n;
+        }
+        gort_chan_send(tree_results, &r);
+    }
+}
+
+/* A handle that must be closed: the finalizer closes the ones a program
+ * dropped without closing (Go's os.File does the same). */
+typedef struct handle {
+    long id;
+    bool open;
+} handle;
+
+static atomic_long handles_closed, first_closed = -1;
+
+static void handle_finalize(void *obj, void *arg)
+{
+    (void)arg;
+    handle *h = obj;
+    h->open = false;
+    long none = -1;
+    atomic_compare_exchange_strong(&first_closed, &none, h->id);
+    atomic_fetch_add(&handles_closed, 1);
+}
+
+static gort_chan *handles_done;
+
+static void open_handles(void *arg)
+{
+    long n = *(long *)arg;
+    for (long i = 0; i < n; i++) {
+        handle *h = gort_gc_alloc(sizeof *h);
+        h->id = i;
+        h->open = true;
+        gort_gc_set_finalizer(h, handle_finalize, NULL);
+    }
+    gort_chan_send(handles_done, &n);   /* a chan struct{}: done, the handles are garbage */
+}
+
+static __attribute__((noinline)) long build_long_lived(int depth)
+{
+    long_lived = tree_build(depth, 1);
+    return tree_check(long_lived);
+}
+
+static __attribute__((noinline)) long check_long_lived(void)
+{
+    return tree_check(long_lived);
+}
+
+static double mib(uint64_t b)
+{
+    return b / 1048576.0;
+}
+
+static int gc_failed;
+
+static void gc_showcase(void *arg)
+{
+    bool quick = *(bool *)arg;
+    int long_depth = quick ? 12 : 17, max_depth = quick ? 12 : 16, chunks = 8;
+    long per_depth = quick ? 1L << 17 : 1L << 20;   /* nodes built at each depth */
+    int workers = gort_gomaxprocs(0) < 4 ? 4 : gort_gomaxprocs(0);
+    const char *gogc = getenv("GOGC");
+    printf("garbage collector (GOGC=%s, %d worker goroutines; GORT_DEBUG=gctrace=1 prints a\n"
+           "line per cycle: pause = stop+mark+restart ms, heap before->after->live MB, goal):\n",
+           gogc && *gogc ? gogc : "100", workers);
+
+    tree_jobs = gort_chan_make(sizeof(tree_job), 64);
+    tree_results = gort_chan_make(sizeof(tree_result), 64);
+    int64_t t0 = gort_nanotime();
+    long long_nodes = build_long_lived(long_depth);
+    for (int w = 0; w < workers; w++)
+        gort_go(tree_worker, NULL);
+    int ndepths = 0;
+    for (int d = 4; d <= max_depth; d += 4, ndepths++)
+        for (int c = 0; c < chunks; c++) {
+            long trees = per_depth / ((2L << d) - 1) / chunks;
+            gort_chan_send(tree_jobs, &(tree_job){d, trees < 1 ? 1 : trees});
+        }
+    gort_chan_close(tree_jobs);
+    long nodes = 0, trees = 0;
+    for (int i = 0; i < ndepths * chunks; i++) {
+        tree_result r;
+        gort_chan_recv(tree_results, &r);
+        if (r.nodes < 0)
+            gc_failed = 1;
+        nodes += r.nodes;
+        trees += r.trees;
+    }
+    double secs = (gort_nanotime() - t0) / 1e9;
+    long still = check_long_lived();
+    gort_memstats m;
+    gort_read_memstats(&m);
+    printf("  built, checked and dropped %ld trees of depth 4 to %d in %.2f s: %.1f M nodes,\n"
+           "  %.0f MiB allocated in all; the long-lived tree of depth %d (%ld nodes)\n"
+           "  is intact after %u cycles%s\n",
+           trees, max_depth, secs, nodes / 1e6, mib(m.total_alloc), long_depth, still, m.num_gc,
+           gc_failed || still != long_nodes ? " - MISMATCH" : "");
+    if (still != long_nodes)
+        gc_failed = 1;
+
+    /* finalizers: a goroutine opens handles and drops them */
+    static long nhandles = 1000;
+    handles_done = gort_chan_make(0, 0);
+    gort_go(open_handles, &nhandles);
+    gort_chan_recv(handles_done, NULL);
+    gort_gc_collect();
+    for (int i = 0; i < 2000 && atomic_load(&handles_closed) < nhandles; i++)
+        gort_sleep(1000000);
+    printf("  %ld handles dropped unclosed: gort_gc_collect() found them, and %ld finalizers\n"
+           "  closed them on the finalizer goroutine (handle #%ld first)\n",
+           nhandles, (long)atomic_load(&handles_closed), (long)atomic_load(&first_closed));
+
+    gort_gc_collect();   /* frees the finalized handles */
+    gort_read_memstats(&m);
+    uint64_t with_tree = m.heap_alloc;
+    long_lived = NULL;
+    gort_gc_collect();
+    gort_read_memstats(&m);
+    uint64_t max_pause = 0;   /* pause_ns is a ring of the last 256 pauses */
+    for (uint32_t i = 0; i < m.num_gc && i < 256; i++)
+        if (m.pause_ns[i] > max_pause)
+            max_pause = m.pause_ns[i];
+    printf("  memstats: %u cycles (%u forced by gort_gc_collect), pauses max %.2f ms,\n"
+           "  total %.2f ms; %.0f MiB allocated in all, %.1f%% of the CPU spent in GC\n",
+           m.num_gc, m.num_forced_gc, max_pause / 1e6, m.pause_total_ns / 1e6,
+           mib(m.total_alloc), m.gc_cpu_fraction * 100);
+    printf("  heap_alloc %.2f MiB with the long-lived tree, %.2f MiB after dropping it\n"
+           "  and gort_gc_collect()\n",
+           mib(with_tree), mib(m.heap_alloc));
+}
+
+/* Run "showcase gc" in a fresh process, its stderr on our stdout. */
+static int spawn_gc_part(bool quick)
+{
+    extern char **environ;
+    char *args[] = {"showcase", "gc", quick ? "quick" : NULL, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    fflush(stdout);
+    pid_t pid;
+    int err = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int status = 0;
+    if (err == 0 && waitpid(pid, &status, 0) != pid)
+        err = 1;
+    if (err == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (err == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE)
+        return 1;   /* its reader went away (showcase | head) */
+    fprintf(stderr, "showcase: the garbage-collector part failed\n");
+    return 1;
+}
+
+static int gc_main(bool quick)
+{
+    /* before gort starts: add gctrace=1 to GORT_DEBUG unless it says otherwise */
+    const char *dbg = getenv("GORT_DEBUG");
+    if (!dbg || !strstr(dbg, "gctrace")) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s%sgctrace=1", dbg ? dbg : "", dbg && *dbg ? "," : "");
+        setenv("GORT_DEBUG", buf, 1);
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* our lines and the trace's in order */
+    static bool q;
+    q = quick;
+    gort_main(gc_showcase, &q);
+    return gc_failed;
+}
+
 int main(int argc, char **argv)
 {
-    bool quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    bool gc = argc > 1 && strcmp(argv[1], "gc") == 0;
+    bool quick = argc > 1 + gc && strcmp(argv[1 + gc], "quick") == 0;
+    if (gc)
+        return gc_main(quick);
     if (quick)
         scale = 0;
     struct { const char *name; double (*fn)(const allocator *); } work[] = {
@@ -284,5 +533,6 @@ int main(int argc, char **argv)
     printf("heap_inuse %.1f MiB, heap_released %.1f MiB; RSS %.1f MiB -> %.1f MiB\n",
            m.heap_inuse / 1048576.0, m.heap_released / 1048576.0, full / 1048576.0,
            after / 1048576.0);
-    return 0;
+    printf("\n");
+    return spawn_gc_part(quick);
 }
