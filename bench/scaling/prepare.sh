@@ -6,14 +6,21 @@
 # network and maybe none of the peer allocators, so everything is built here:
 #
 #   carry/bin/   sbench_gort cbench_gort   static, against libgort.a
+#                gcbench_gort              static, against libgort.a
 #                sbench_go   cbench_go     static Go (CGO_ENABLED=0)
+#                gcbench_go                static Go (CGO_ENABLED=0)
 #                mbench                    dynamic: it needs LD_PRELOAD
-#   carry/lib/   libgort-malloc.so and the peer allocators, every shared
-#                library they and mbench need (libc, libm, libstdc++,
-#                libgcc_s, ...) and the dynamic loader itself, so mbench runs
-#                as "carry/lib/ld-linux-x86-64.so.2 --library-path carry/lib
-#                --preload <allocator> carry/bin/mbench ..." and never touches
-#                the other machine's libraries, whatever their versions
+#                gcbench_boehm             dynamic, against libgc.so.1
+#                maxrss                    static; runs a program and
+#                                          writes its peak RSS to a file
+#   carry/lib/   libgort-malloc.so, the peer allocators and libgc.so.1, every
+#                shared library they, mbench and gcbench_boehm need (libc,
+#                libm, libstdc++, libgcc_s, ...) and the dynamic loader
+#                itself, so mbench runs as "carry/lib/ld-linux-x86-64.so.2
+#                --library-path carry/lib --preload <allocator>
+#                carry/bin/mbench ..." (gcbench_boehm the same way, without
+#                a preload) and never touches the other machine's
+#                libraries, whatever their versions
 #   carry/MANIFEST  what was built from what, and the checksums
 #
 # Environment knobs:
@@ -27,6 +34,9 @@
 #   LIBDIR            where the peer allocators live
 #                     (default /usr/lib/x86_64-linux-gnu)
 #   CC=cc GO=go
+#
+# Boehm GC comes from the C compiler's default paths (-lgc; Debian package
+# libgc-dev); without it the Boehm column is left out, with a warning.
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -99,7 +109,7 @@ BIN=$CARRY/bin
 NOTES=()
 
 note "== building the gort benchmarks (static)"
-for prog in sched/sbench chan/cbench; do
+for prog in sched/sbench chan/cbench gc/gcbench; do
     name=$(basename "$prog")_gort
     # -static: the binary needs nothing from the other machine.  glibc's
     # backtrace() (used only when gort throws) then cannot load libgcc_s,
@@ -111,7 +121,7 @@ done
 
 note "== building the Go benchmarks (static, CGO_ENABLED=0)"
 mkdir -p "$TMP/gopath" "$TMP/gocache"
-for prog in sched/sbench chan/cbench; do
+for prog in sched/sbench chan/cbench gc/gcbench; do
     name=$(basename "$prog")_go
     (cd "$TMP" && CGO_ENABLED=0 GOPATH="$TMP/gopath" GOCACHE="$TMP/gocache" GO111MODULE=off \
         GOFLAGS='' GOPROXY=off "$GO" build -trimpath -o "$BIN/$name" "$SRC/bench/$prog.go") >"$LOG" 2>&1 ||
@@ -125,7 +135,67 @@ note "== building mbench"
     -fno-builtin-calloc -o "$BIN/mbench" "$SRC/bench/malloc/mbench.c" -ldl >"$LOG" 2>&1 ||
     { cat "$LOG" >&2; die "mbench did not build"; }
 
-for f in "$BIN"/*_gort "$BIN"/*_go; do
+note "== building gcbench_boehm"
+# The same gcbench.c allocating from Boehm GC (as bench/gc/run.sh builds
+# it); dynamic, run through the carried loader like mbench.
+HAVE_BOEHM=1
+if ! "$CC" -std=gnu11 -O2 -Wall -Wextra -DUSE_BOEHM -o "$BIN/gcbench_boehm" "$SRC/bench/gc/gcbench.c" \
+    -lgc >"$LOG" 2>&1; then
+    HAVE_BOEHM=0
+    rm -f "$BIN/gcbench_boehm"
+    tail -n 5 "$LOG" >&2
+    note "warning: gcbench_boehm did not build (Debian package libgc-dev missing?); Boehm will be skipped there"
+    NOTES+=("boehm: gcbench_boehm did not build")
+fi
+
+note "== building maxrss"
+# maxrss OUTFILE PROGRAM [ARG...]: runs PROGRAM, writes its peak resident
+# set in KiB (ru_maxrss from wait4) to OUTFILE and exits with its status
+# (128 + the signal if it was killed).  The other machine may have no
+# /usr/bin/time; this needs nothing.
+cat >"$TMP/maxrss.c" <<'EOF_MAXRSS'
+#include <errno.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fputs("usage: maxrss OUTFILE PROGRAM [ARG...]\n", stderr);
+        return 2;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("maxrss: fork");
+        return 2;
+    }
+    if (pid == 0) {
+        execvp(argv[2], argv + 2);
+        perror(argv[2]);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0) {
+        if (errno != EINTR) {
+            perror("maxrss: wait4");
+            return 2;
+        }
+    }
+    FILE *f = fopen(argv[1], "w");
+    if (f != NULL) {
+        fprintf(f, "%ld\n", ru.ru_maxrss);
+        fclose(f);
+    }
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+EOF_MAXRSS
+"$CC" -O2 -Wall -Wextra -static -o "$BIN/maxrss" "$TMP/maxrss.c" >"$LOG" 2>&1 ||
+    { cat "$LOG" >&2; die "maxrss did not build"; }
+
+for f in "$BIN"/*_gort "$BIN"/*_go "$BIN/maxrss"; do
     if readelf -l "$f" 2>/dev/null | grep -q 'INTERP'; then
         die "$(basename "$f") is not static"
     fi
@@ -149,7 +219,8 @@ done
 # Every library the carried ELF files load, by the name they ask for (the
 # soname, which is what ldd prints on the left), and the loader itself.
 LOADER=
-for f in "$BIN/mbench" "$CARRY"/lib/*.so*; do
+for f in "$BIN/mbench" "$BIN"/gcbench_boehm "$CARRY"/lib/*.so*; do
+    [ -f "$f" ] || continue
     while read -r want path; do
         [ -f "$CARRY/lib/$want" ] || cp -L "$path" "$CARRY/lib/$want" || die "cannot copy $path"
     done < <(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
@@ -194,6 +265,48 @@ for b in cbench_gort cbench_go; do
     done
 done
 
+# The collectors: each program at a small size, Boehm through the carried
+# loader.  gort must honour GORT_DEBUG=gcworkers (its gctrace line names the
+# mark workers as "N P"); a build without that knob would mark with every
+# CPU at every thread count of the benchmark.
+BOEHM_VERSION=
+gc_smoke() { # <impl> <N> <workload> <depth> [GORT_DEBUG extra]: stdout and stderr
+    local -a cmd=("$BIN/gcbench_$1" "$3" "$4") e=()
+    case $1 in
+    gort) e=("GORT_DEBUG=${5:+$5,}gcworkers=$2") ;;
+    boehm) e=("GC_MARKERS=$2"); cmd=("$LD" --library-path "$CARRY/lib" "${cmd[@]}") ;;
+    go) e=("GOMAXPROCS=$2") ;;
+    esac
+    rm -f "$TMP/rss"
+    env -u LD_PRELOAD -u LD_LIBRARY_PATH -u GORT_DEBUG -u GC_MARKERS -u GOMAXPROCS "${e[@]}" \
+        timeout 20 "$BIN/maxrss" "$TMP/rss" "${cmd[@]}" 2>&1
+}
+for impl in gort boehm go; do
+    [ "$impl" = boehm ] && [ "$HAVE_BOEHM" = 0 ] && continue
+    for w in gcbench binary-trees; do
+        out=$(gc_smoke "$impl" 2 "$w" 12)
+        if ! printf '%s\n' "$out" | grep -q "^RESULT workload=$w impl=$impl " || ! grep -qE '^[0-9]+$' "$TMP/rss"; then
+            note "warning: gcbench_$impl $w 12 failed: $(printf '%s\n' "$out" | tail -n 3)"
+            NOTES+=("smoke: gcbench_$impl $w 12 failed")
+        fi
+        [ "$impl" = boehm ] && [ -z "$BOEHM_VERSION" ] &&
+            BOEHM_VERSION=$(printf '%s\n' "$out" | sed -n 's/^boehm \([0-9.]*\),.*/\1/p' | head -n 1)
+    done
+done
+for n in 1 2; do
+    [ "$n" -le "$(nproc)" ] || continue
+    got=$(gc_smoke gort "$n" gcbench 14 gctrace=1 | sed -n 's/^gc [0-9]* @.* \([0-9]*\) P.*/\1/p' | tail -n 1)
+    if [ "$got" != "$n" ]; then
+        note "warning: gort with GORT_DEBUG=gcworkers=$n marked with '${got:-?}' workers (a libgort.a without the gcworkers knob?)"
+        NOTES+=("smoke: gort ignores GORT_DEBUG=gcworkers ($n asked, '${got:-?}' used)")
+    fi
+done
+if [ "$HAVE_BOEHM" = 1 ]; then
+    got=$(gc_smoke boehm 2 gcbench 12 | sed -n 's/.*, \([0-9]*\) marker thread.*/\1/p' | head -n 1)
+    [ "$got" = 1 ] || { note "warning: Boehm with GC_MARKERS=2 has '${got:-?}' extra marker threads, not 1"
+        NOTES+=("smoke: Boehm ignores GC_MARKERS (2 asked, '${got:-?}' extra markers)"); }
+fi
+
 # ------------------------------------------------------------ manifest
 rev=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 changed=""
@@ -213,6 +326,7 @@ fi
     echo "go:        $("$GO" version)"
     echo "glibc:     $(ldd --version | head -n 1)"
     echo "allocators: $ALLOCS"
+    echo "boehm:     $([ "$HAVE_BOEHM" = 1 ] && echo "${BOEHM_VERSION:-unknown version} (libgc.so.1)" || echo "not built")"
     for n in "${NOTES[@]}"; do echo "note: $n"; done
     echo
     (cd "$CARRY" && sha256sum bin/* lib/*)

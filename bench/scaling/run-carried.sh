@@ -9,20 +9,30 @@
 # to OUTDIR/logs/.  Progress goes to stderr.
 #
 # Environment knobs:
-#   THREADS="1 2 4 8 16"  thread counts (GOMAXPROCS for gort and Go)
+#   THREADS="1 2 4 8 16"  thread counts (GOMAXPROCS for gort and Go; in the
+#                         gc section gort's mark workers, Boehm's markers)
 #   MAXP=<nproc>          skip thread counts above this; counts above the
 #                         CPUs this process may use are always skipped
+#   NCPU=<nproc>          the CPUs this process may use; set it higher only
+#                         to try the script's larger thread counts on a
+#                         small machine (the numbers then mean nothing)
 #   REPEAT=3              rounds; each round runs every case once, and the
 #                         tables show medians.  Rounds after the first run
-#                         only while they fit in BUDGET
-#   BUDGET=290            seconds for the measured runs, all sections
-#   SCHED_SHARE=40        percent of BUDGET the scheduler section may plan on
+#                         only while they fit in the section's budget
+#   BUDGET=350            seconds for the measured runs, all sections
+#   SCHED_SHARE=33 GC_SHARE=26 MALLOC_SHARE=41
+#                         how BUDGET is split: each section plans on its
+#                         share of what is left when it starts (shares of
+#                         the sections not run are not counted); the last
+#                         section gets all that is left
 #   HARD=400              seconds after the start when no run starts any
 #                         more (the first round too); keeps the whole script
 #                         under 7 minutes
 #   TIMEOUT=60            seconds before a single run is killed
-#   SECTIONS="sched malloc"
+#   SECTIONS="sched gc malloc"
 #   SCHED_CASES="skynet spawn buffered mutex select4"
+#   GC_CASES="gcbench binary-trees"
+#   GC_IMPLS="gort boehm go"
 #   MALLOC_CASES="window larson xthread bintree"
 #   ALLOCATORS="glibc jemalloc tcmalloc mimalloc gort"
 #   QUICK=1               about a tenth of the sizes (a check that it works)
@@ -41,16 +51,21 @@ mkdir -p "$OUT/logs" || { echo "cannot create $OUT" >&2; exit 2; }
 OUT=$(cd "$OUT" && pwd)
 
 T_START=$(date +%s)
-NCPU=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+REAL_NCPU=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+NCPU=${NCPU:-$REAL_NCPU}
 THREADS=${THREADS:-"1 2 4 8 16"}
 MAXP=${MAXP:-$NCPU}
 REPEAT=${REPEAT:-3}
-BUDGET=${BUDGET:-290}
-SCHED_SHARE=${SCHED_SHARE:-40}
+BUDGET=${BUDGET:-350}
+SCHED_SHARE=${SCHED_SHARE:-33}
+GC_SHARE=${GC_SHARE:-26}
+MALLOC_SHARE=${MALLOC_SHARE:-41}
 HARD=${HARD:-400}
 TIMEOUT=${TIMEOUT:-60}
-SECTIONS=${SECTIONS:-"sched malloc"}
+SECTIONS=${SECTIONS:-"sched gc malloc"}
 SCHED_CASES=${SCHED_CASES:-"skynet spawn buffered mutex select4"}
+GC_CASES=${GC_CASES:-"gcbench binary-trees"}
+GC_IMPLS=${GC_IMPLS:-"gort boehm go"}
 MALLOC_CASES=${MALLOC_CASES:-"window larson xthread bintree"}
 ALLOCATORS=${ALLOCATORS:-"glibc jemalloc tcmalloc mimalloc gort"}
 QUICK=${QUICK:-0}
@@ -70,8 +85,14 @@ elapsed() { echo $(($(now) - T_START)); }
 # Transfers do not always keep the executable bit; put it back.
 chmod u+x "$BIN"/* "$LD" 2>/dev/null
 
+for sec in $SECTIONS; do
+    case $sec in sched | gc | malloc) ;; *) note "error: unknown section '$sec' in SECTIONS"; exit 2 ;; esac
+done
+[ "$NCPU" = "$REAL_NCPU" ] || addnote "NCPU=$NCPU set by hand; this process may use $REAL_NCPU CPUs, so the counts above $REAL_NCPU measure nothing"
+
 # ------------------------------------------------------------------ cases
-# Sizes: each run takes 0.2-3 s at one thread on a current x86-64 core.
+# Sizes: each run takes 0.2-3 s at one thread on a current x86-64 core
+# (Go's binary-trees about 4 s).
 size_of() { # <case>
     local n
     case $1 in
@@ -79,10 +100,12 @@ size_of() { # <case>
     mutex) n=40000000 ;; select4) n=2000000 ;;
     window) n=30000000 ;; larson) n=15000000 ;; xthread) n=4000000 ;;
     bintree) n=18 ;;
+    gcbench) n=18 ;; binary-trees) n=18 ;;
     esac
     if [ "$QUICK" != 0 ]; then
         case $1 in
-        skynet) n=100000 ;; bintree) n=15 ;; *) n=$((n / 10)) ;;
+        skynet) n=100000 ;; bintree) n=15 ;; gcbench) n=15 ;; binary-trees) n=15 ;;
+        *) n=$((n / 10)) ;;
         esac
     fi
     echo "$n"
@@ -91,6 +114,7 @@ prog_of() { # <case>: the benchmark program and its mode
     case $1 in
     spawn) echo "sbench spawn" ;;
     skynet | buffered | mutex | select4) echo "cbench $1" ;;
+    gcbench | binary-trees) echo "gcbench $1" ;;
     *) echo "mbench $1" ;;
     esac
 }
@@ -99,6 +123,7 @@ unit_of() {
     skynet) echo "ms total" ;; spawn) echo "ns/goroutine" ;; buffered) echo "ns/item" ;;
     mutex) echo "ns/lock+unlock" ;; select4) echo "ns/msg" ;;
     window | larson) echo "ns/op" ;; xthread) echo "ns/obj" ;; bintree) echo "s total" ;;
+    gcbench | binary-trees) echo "ms elapsed" ;;
     esac
 }
 human() { # 1000000 -> 1M, 100000 -> 100k
@@ -119,13 +144,21 @@ describe() { # <case>: one line for the table heading
     larson) echo "larson: T lineages of threads, each owning 4000 slots; a thread replaces 10000 random slots (16..1024 B) and hands the slots to a new thread; $n ops per lineage (weak scaling)." ;;
     xthread) echo "xthread: T/2 producer→consumer pairs; every object is freed by a thread other than the one that allocated it; $n objects per pair (weak scaling). Speedup is against 2 threads." ;;
     bintree) echo "bintree: binary-trees of depth $n, one malloc per 16 B node; the trees of each depth are split over T threads (the first two trees are built by one thread). Fixed work." ;;
+    gcbench) echo "GCBench (bench/gc): a stretch tree of depth $n, a long-lived tree of depth $((n - 2)) and a pointer-free array of 500,000 doubles live to the end, and trees of depth 4..$((n - 2)) built top-down and bottom-up and dropped; 24 B nodes. One mutator thread, N collector threads. Fixed work." ;;
+    binary-trees) echo "binary-trees (bench/gc): depth $n, single-threaded: a stretch tree of depth $((n + 1)), a long-lived tree of depth $n, and 2^($n − d + 4) trees of each depth d = 4, 6, .., $n built, walked and dropped; 16 B nodes. One mutator thread, N collector threads. Fixed work." ;;
     esac
 }
 impls_of() { # <section>
-    if [ "$1" = sched ]; then echo "gort go"; else echo "$ALLOCATORS"; fi
+    case $1 in sched) echo "gort go" ;; gc) echo "$GC_IMPLS" ;; *) echo "$ALLOCATORS" ;; esac
 }
 cases_of() {
-    if [ "$1" = sched ]; then echo "$SCHED_CASES"; else echo "$MALLOC_CASES"; fi
+    case $1 in sched) echo "$SCHED_CASES" ;; gc) echo "$GC_CASES" ;; *) echo "$MALLOC_CASES" ;; esac
+}
+share_of() {
+    case $1 in sched) echo "$SCHED_SHARE" ;; gc) echo "$GC_SHARE" ;; *) echo "$MALLOC_SHARE" ;; esac
+}
+impl_name() { # column heading
+    case $1 in gort) echo gort ;; go) echo Go ;; boehm) echo Boehm ;; *) echo "$1" ;; esac
 }
 preload_of() { # <allocator>: the library to preload, "" for glibc
     case $1 in
@@ -158,7 +191,30 @@ threads_for() { # <case>: the thread counts that case runs at
 }
 
 # ------------------------------------------------------------------ one run
-# run_cmd <section> <case> <impl> <threads> <timeout> <stderr file>:
+# gc_run <impl> <T> <timeout> <stderr file> <rss file> <workload> <depth>:
+# one collector benchmark run, with T collector threads: gort's mark workers
+# (GORT_DEBUG=gcworkers; the program is plain C on one thread, without
+# gort_main), Boehm's markers (GC_MARKERS, the collecting thread included),
+# Go's GOMAXPROCS.  Every other tuning variable is cleared, so each runs
+# with its defaults.  Boehm goes through the carried loader like mbench.
+# The peak RSS (KiB) goes to the rss file when bin/maxrss is there.
+# GC_TRACE=1 adds gort's gctrace (for the smoke check only).
+gc_run() {
+    local impl=$1 t=$2 to=$3 err=$4 rssf=$5
+    local -a cmd=("$BIN/gcbench_$impl" "$6" "$7") e=()
+    case $impl in
+    gort) e=("GORT_DEBUG=${GC_TRACE:+gctrace=1,}gcworkers=$t") ;;
+    boehm) e=("GC_MARKERS=$t")
+        [ -x "$LD" ] && cmd=("$LD" --library-path "$LIB" "${cmd[@]}") ;;
+    go) e=("GOMAXPROCS=$t") ;;
+    esac
+    rm -f "$rssf"
+    [ -x "$BIN/maxrss" ] && cmd=("$BIN/maxrss" "$rssf" "${cmd[@]}")
+    env -u LD_PRELOAD -u LD_LIBRARY_PATH -u GOMAXPROCS -u GOGC -u GOMEMLIMIT -u GODEBUG \
+        -u GORT_DEBUG -u GC_MARKERS -u GC_NPROCS "${e[@]}" timeout -k 5 "$to" "${cmd[@]}" 2>"$err"
+}
+
+# run_cmd <section> <case> <impl> <threads> <timeout> <stderr file> <rss file>:
 # runs the benchmark, prints its stdout.
 run_cmd() {
     local sec=$1 c=$2 impl=$3 t=$4 to=$5 err=$6 prog mode n lib
@@ -166,6 +222,8 @@ run_cmd() {
     n=$(size_of "$c")
     if [ "$sec" = sched ]; then
         env -u LD_PRELOAD GOMAXPROCS="$t" timeout -k 5 "$to" "$BIN/${prog}_$impl" "$mode" "$n" 2>"$err"
+    elif [ "$sec" = gc ]; then
+        gc_run "$impl" "$t" "$to" "$err" "$7" "$mode" "$n"
     else
         lib=$(preload_of "$impl")
         local -a pre=()
@@ -189,6 +247,10 @@ expected_lib() { # <allocator>: what mbench must report as malloc_lib
 parse() {
     if [ "$1" = sched ]; then
         printf '%s\n' "$3" | awk '$1 == "result" { v = $2 } END { if (v != "") print v }'
+    elif [ "$1" = gc ]; then
+        printf '%s\n' "$3" | awk -v want="impl=$2" '$1 == "RESULT" && $3 == want {
+            v = ""; for (i = 4; i <= NF; i++) if (index($i, "elapsed_ms=") == 1) v = substr($i, 12) }
+            END { if (v != "") print v }'
     else
         local line got
         line=$(printf '%s\n' "$3" | grep '^MBENCH ' | tail -n 1)
@@ -211,14 +273,15 @@ is_dead() { # <sec> <case> <impl> <T>
 
 # run_one <section> <case> <impl> <T> <rep> <deadline>
 run_one() {
-    local sec=$1 c=$2 impl=$3 t=$4 rep=$5 deadline=$6 to left err out rc val t0 t1 st ms
+    local sec=$1 c=$2 impl=$3 t=$4 rep=$5 deadline=$6 to left err out rc val t0 t1 st ms rssf rss
     left=$((deadline - $(now)))
     if [ "$left" -lt 3 ]; then return 1; fi
     to=$TIMEOUT
     [ "$left" -lt "$to" ] && to=$left
     err=$OUT/logs/$sec-$c-$impl-t$t-r$rep.err
+    rssf=$OUT/logs/.maxrss
     t0=$(date +%s%N)
-    out=$(run_cmd "$sec" "$c" "$impl" "$t" "$to" "$err")
+    out=$(run_cmd "$sec" "$c" "$impl" "$t" "$to" "$err" "$rssf")
     rc=$?
     t1=$(date +%s%N)
     ms=$(((t1 - t0) / 1000000))
@@ -239,10 +302,19 @@ run_one() {
         st=rc$rc
     fi
     local detail
-    detail=$(printf '%s\n' "$out" | grep -E '^(MBENCH|result) ' | tail -n 1 | tr '\t' ' ')
+    detail=$(printf '%s\n' "$out" | grep -E '^(MBENCH|result|RESULT) ' | tail -n 1 | tr '\t' ' ')
+    if [ "$sec" = gc ]; then
+        # the peak RSS joins the program's line, as one more key=value
+        rss=$(grep -E '^[0-9]+$' "$rssf" 2>/dev/null | tail -n 1)
+        [ -n "$rss" ] && [ -n "$detail" ] && detail="$detail maxrss_kib=$rss"
+        rm -f "$rssf"
+    fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sec" "$c" "$impl" "$t" "$rep" "$st" \
         "${val:-}" "$(unit_of "$c")" "$ms" "$detail" >>"$RAW"
-    note "   [$(elapsed)s] $sec $c $impl T=$t #$rep: ${val:-$st} $(unit_of "$c") (${ms} ms)"
+    local more=""
+    [ "$sec" = gc ] && [ -n "$val" ] &&
+        more=", max pause $(sed -n 's/.* max_pause_us=\([^ ]*\).*/\1/p' <<<"$detail") µs, RSS $(sed -n 's/.* maxrss_kib=\([^ ]*\).*/\1/p' <<<"$detail") KiB"
+    note "   [$(elapsed)s] $sec $c $impl T=$t #$rep: ${val:-$st} $(unit_of "$c")$more (${ms} ms)"
     return 0
 }
 
@@ -266,6 +338,20 @@ load_medians() {
         $6 == "skipped" { if (!(k in last)) last[k] = $6; next }
         { all[k]++; if (last[k] == "" || last[k] == "skipped" || $6 != "ok") last[k] = $6 }
         $6 == "ok" { n = ++ok[k]; v[k, n] = $7 + 0 }
+        # gc runs: the medians of the other numbers in the RESULT line too,
+        # under <key>:<name> (max_pause_us, total_pause_ms, num_gc, maxrss_kib)
+        $6 == "ok" && $1 == "gc" {
+            nf = split($10, f, " ")
+            for (i = 1; i <= nf; i++) {
+                e = index(f[i], "=")
+                if (e == 0) continue
+                name = substr(f[i], 1, e - 1)
+                if (name != "max_pause_us" && name != "total_pause_ms" && name != "num_gc" && name != "maxrss_kib") continue
+                mk = k ":" name
+                seen[mk] = 1; all[mk]++; last[mk] = "ok"
+                n = ++ok[mk]; v[mk, n] = substr(f[i], e + 1) + 0
+            }
+        }
         END {
             for (k in seen) {
                 n = ok[k] + 0; m = ""
@@ -302,6 +388,77 @@ speedup() { # <section> <case> <impl> <T>: value at the base count / value at T
     div "$(med "$1:$2:$3:$b")" "$(med "$1:$2:$3:$4")"
 }
 x() { [ -n "$1" ] && echo "$1×" || echo "–"; }
+fmt_pause() { # µs -> "850 µs" / "12.3 ms"
+    awk -v v="$1" 'BEGIN { if (v >= 1000) { v /= 1000; u = "ms" } else u = "µs"
+        if (v >= 100) printf "%.0f %s", v, u; else if (v >= 10) printf "%.1f %s", v, u; else printf "%.2f %s", v, u }'
+}
+# mcell <key> <metric> <format function>: a gc median other than elapsed
+mcell() {
+    local v; v=$(med "$1:$2")
+    if [ -z "$v" ]; then echo "–"; else "$3" "$v"; fi
+}
+fmt_mib() { fmt "$(awk -v k="$1" 'BEGIN { print k / 1024 }')"; }
+fmt_n() { awk -v v="$1" 'BEGIN { if (v == int(v)) printf "%d", v; else printf "%.1f", v }'; }
+
+# report_gc <case>: the two tables of one collector workload
+report_gc() {
+    local c=$1 sec=gc t impl hdr sep line v p k
+    hdr="| N |"; sep="|---:|"
+    for impl in $GC_IMPLS; do hdr="$hdr $(impl_name "$impl") elapsed |"; sep="$sep---:|"; done
+    for impl in $GC_IMPLS; do
+        [ "$impl" = gort ] && continue
+        hdr="$hdr gort ÷ $(impl_name "$impl") |"; sep="$sep---:|"
+    done
+    for impl in $GC_IMPLS; do hdr="$hdr $(impl_name "$impl") max pause |"; sep="$sep---:|"; done
+    for impl in $GC_IMPLS; do
+        [ "$impl" = gort ] && continue
+        hdr="$hdr pause gort ÷ $(impl_name "$impl") |"; sep="$sep---:|"
+    done
+    echo "$hdr"
+    echo "$sep"
+    for t in $(threads_for "$c"); do
+        line="| $t |"
+        for impl in $GC_IMPLS; do
+            k=$sec:$c:$impl:$t
+            v=$(cell "$k")
+            p=$(speedup "$sec" "$c" "$impl" "$t")
+            [ -n "$(med "$k")" ] && [ -n "$p" ] && v="$v (${p}×)"
+            line="$line $v |"
+        done
+        for impl in $GC_IMPLS; do
+            [ "$impl" = gort ] && continue
+            v=$(div "$(med "$sec:$c:gort:$t")" "$(med "$sec:$c:$impl:$t")")
+            line="$line ${v:-–} |"
+        done
+        for impl in $GC_IMPLS; do
+            k=$sec:$c:$impl:$t
+            v=$(mcell "$k" max_pause_us fmt_pause)
+            p=$(div "$(med "$sec:$c:$impl:1:max_pause_us")" "$(med "$k:max_pause_us")")
+            [ "$v" != – ] && [ -n "$p" ] && v="$v (${p}×)"
+            line="$line $v |"
+        done
+        for impl in $GC_IMPLS; do
+            [ "$impl" = gort ] && continue
+            v=$(div "$(med "$sec:$c:gort:$t:max_pause_us")" "$(med "$sec:$c:$impl:$t:max_pause_us")")
+            line="$line ${v:-–} |"
+        done
+        echo "$line"
+    done
+    echo
+    hdr="| N |"; sep="|---:|"
+    for impl in $GC_IMPLS; do hdr="$hdr $(impl_name "$impl") total pause ms |"; sep="$sep---:|"; done
+    for impl in $GC_IMPLS; do hdr="$hdr $(impl_name "$impl") GCs |"; sep="$sep---:|"; done
+    for impl in $GC_IMPLS; do hdr="$hdr $(impl_name "$impl") peak RSS MiB |"; sep="$sep---:|"; done
+    echo "$hdr"
+    echo "$sep"
+    for t in $(threads_for "$c"); do
+        line="| $t |"
+        for impl in $GC_IMPLS; do line="$line $(mcell "$sec:$c:$impl:$t" total_pause_ms fmt) |"; done
+        for impl in $GC_IMPLS; do line="$line $(mcell "$sec:$c:$impl:$t" num_gc fmt_n) |"; done
+        for impl in $GC_IMPLS; do line="$line $(mcell "$sec:$c:$impl:$t" maxrss_kib fmt_mib) |"; done
+        echo "$line"
+    done
+}
 
 report() {
     load_medians
@@ -310,22 +467,28 @@ report() {
     echo
     echo "$NCPU CPUs available ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo "Carried set: $(sed -n 's/^gort: *//p' "$CARRY/MANIFEST" 2>/dev/null | head -n 1); $(sed -n 's/^prepared: *//p' "$CARRY/MANIFEST" 2>/dev/null) ($(sed -n 's/^go: *//p' "$CARRY/MANIFEST" 2>/dev/null))."
-    echo "Thread counts: $TLIST. Rounds completed: ${ROUNDS_DONE[sched]:-0} (sched), ${ROUNDS_DONE[malloc]:-0} (malloc) of $REPEAT; cells are medians over the rounds$([ "$QUICK" != 0 ] && echo "; QUICK sizes")."
+    local rounds=""
+    for sec in $SECTIONS; do rounds="$rounds${rounds:+, }${ROUNDS_DONE[$sec]:-0} ($sec)"; done
+    echo "Thread counts: $TLIST. Rounds completed: $rounds of $REPEAT; cells are medians over the rounds$([ "$QUICK" != 0 ] && echo "; QUICK sizes")."
     echo "Every value is a cost: lower is better. **speedup** = value at 1 thread ÷ value at T (xthread: at 2), so T is ideal; **gort ÷ X** below 1.00 means gort is faster at that T."
     for sec in $SECTIONS; do
         echo
-        if [ "$sec" = sched ]; then
-            echo "## Scheduler and channels: gort against Go (GOMAXPROCS = T)"
-        else
-            echo "## Malloc: gort against glibc, jemalloc, tcmalloc, mimalloc (T threads, one binary, LD_PRELOAD)"
-        fi
+        case $sec in
+        sched) echo "## Scheduler and channels: gort against Go (GOMAXPROCS = T)" ;;
+        gc) echo "## Garbage collectors: gort against Boehm GC and Go (N collector threads)"
+            echo
+            echo "One program, bench/gc/gcbench.c (gort, Boehm) and gcbench.go, with one mutator thread; N is gort's mark workers (GORT_DEBUG=gcworkers=N), Boehm's markers (GC_MARKERS=N, the collecting thread included) and Go's GOMAXPROCS. Elapsed is measured inside the program; **max pause** is the longest stop of the mutator (gort and Boehm stop the world for the whole mark; Go's pauses are the fences around a concurrent mark, see bench/gc/README.md); in parentheses, the speedup against N = 1 (for max pause: the pause at 1 ÷ the pause at N). Peak RSS is the whole process's (wait4's ru_maxrss)." ;;
+        *) echo "## Malloc: gort against glibc, jemalloc, tcmalloc, mimalloc (T threads, one binary, LD_PRELOAD)" ;;
+        esac
         for c in $(cases_of "$sec"); do
             echo
             echo "### $c ($(unit_of "$c"))"
             echo
             describe "$c"
             echo
-            if [ "$sec" = sched ]; then
+            if [ "$sec" = gc ]; then
+                report_gc "$c"
+            elif [ "$sec" = sched ]; then
                 echo "| T | gort | gort speedup | Go | Go speedup | gort ÷ Go |"
                 echo "|---:|---:|---:|---:|---:|---:|"
                 for t in $(threads_for "$c"); do
@@ -406,7 +569,7 @@ report() {
     echo "# gort scaling benchmark raw results, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "# host: $NCPU CPUs, $(uname -srm), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
     echo "# carried set: $(sed -n 's/^gort: *//p' "$CARRY/MANIFEST" 2>/dev/null | head -n 1)"
-    echo "# threads: $TLIST; QUICK=$QUICK; sizes:$(for c in $SCHED_CASES $MALLOC_CASES; do printf ' %s=%s' "$c" "$(size_of "$c")"; done)"
+    echo "# threads: $TLIST; QUICK=$QUICK; sizes:$(for c in $SCHED_CASES $GC_CASES $MALLOC_CASES; do printf ' %s=%s' "$c" "$(size_of "$c")"; done)"
     echo "# columns: section case impl threads round status value unit wall_ms output_line"
 } >"$RAW"
 
@@ -418,6 +581,9 @@ fi
 
 # Smoke test: a broken binary or allocator costs seconds, not rounds.
 note "== smoke test"
+case " $SECTIONS " in *" gc "*)
+    [ -x "$BIN/maxrss" ] || addnote "$BIN/maxrss missing: the collectors run without peak RSS" ;;
+esac
 for sec in $SECTIONS; do
     for impl in $(impls_of "$sec"); do
         if [ "$sec" = sched ]; then
@@ -434,6 +600,35 @@ for sec in $SECTIONS; do
                 else
                     rm -f "$OUT/logs/smoke-$c-$impl.err"
                 fi
+            done
+        elif [ "$sec" = gc ]; then
+            case $impl in gort | boehm | go) ;; *) BAD="$BAD$sec:*:$impl "; addnote "unknown collector $impl"; continue ;; esac
+            [ -x "$BIN/gcbench_$impl" ] || { BAD="$BAD$sec:*:$impl "; addnote "gcbench_$impl missing: $impl skipped"; continue; }
+            # every workload at a small size, with the most collector
+            # threads of the run; gort with gctrace, whose lines name the
+            # mark workers ("4 P"), and Boehm's own line its markers
+            tmax=${TLIST##* } checked=0
+            for c in $GC_CASES; do
+                e=$OUT/logs/smoke-$c-$impl.err
+                out=$(GC_TRACE=$([ "$impl" = gort ] && echo 1) gc_run "$impl" "$tmax" 20 "$e" "$OUT/logs/.maxrss" "$c" 14)
+                if ! printf '%s\n' "$out" | grep -q "^RESULT workload=$c impl=$impl "; then
+                    BAD="$BAD$sec:$c:$impl "
+                    addnote "$impl failed the smoke run of $c (depth 14, N=$tmax; logs/smoke-$c-$impl.err): skipped"
+                    continue
+                fi
+                [ "$checked" = 1 ] && { rm -f "$e"; continue; }
+                checked=1
+                case $impl in
+                gort) got=$(sed -n 's/^gc [0-9]* @.* \([0-9]*\) P.*/\1/p' "$e" | tail -n 1) ;;
+                boehm) got=$(sed -n 's/.*, \([0-9]*\) marker thread.*/\1/p' "$e" | head -n 1)
+                    [ -n "$got" ] && got=$((got + 1)) ;;
+                go) got=$tmax ;;
+                esac
+                if [ "$got" != "$tmax" ]; then
+                    addnote "$impl: asked for $tmax collector threads, the smoke run of $c used ${got:-an unknown number}"
+                    mv "$e" "$OUT/logs/smoke-$c-$impl-threads.err"
+                fi
+                rm -f "$e" "$OUT/logs/.maxrss"
             done
         else
             lib=$(preload_of "$impl")
@@ -522,16 +717,26 @@ run_section() { # <section> <budget s> <hard limit, absolute s>
     fi
 }
 
+# Each section plans on its share of the budget that is left when it
+# starts, among the sections still to run (so time one saves goes to the
+# later ones, and time one overspends comes out of them), and stops at 1.5
+# times that, so a misbehaving runtime cannot eat the later sections' time.
+# The last section gets all that is left, up to HARD.
 HARD_AT=$((T_START + HARD))
+set -- $SECTIONS
 for sec in $SECTIONS; do
-    spent=$(elapsed)
-    if [ "$sec" = sched ] && [ "$SECTIONS" != sched ]; then
-        budget=$((BUDGET * SCHED_SHARE / 100))
+    shift
+    left=$((BUDGET - $(elapsed)))
+    [ "$left" -lt 0 ] && left=0
+    if [ $# -gt 0 ]; then
+        sum=$(share_of "$sec")
+        for other in "$@"; do sum=$((sum + $(share_of "$other"))); done
+        [ "$sum" -gt 0 ] || sum=1
+        budget=$((left * $(share_of "$sec") / sum))
         limit=$(($(now) + budget * 3 / 2))
         [ "$limit" -gt "$HARD_AT" ] && limit=$HARD_AT
     else
-        budget=$((BUDGET - spent))
-        [ "$budget" -lt 0 ] && budget=0
+        budget=$left
         limit=$HARD_AT
     fi
     run_section "$sec" "$budget" "$limit"
