@@ -128,9 +128,13 @@ static bool queue_pop_locked(finrec *r)
     return true;
 }
 
+/* Run it, then forget it: the runner's stack is scanned, and a copy of
+ * the record left there would keep the object alive for good. */
 static void run_one(finrec *r)
 {
     r->fn((void *)r->obj, r->arg);
+    *(volatile uintptr_t *)&r->obj = 0;
+    *(void *volatile *)&r->arg = NULL;
 }
 
 static void fing_park(G *gp, void *arg)
