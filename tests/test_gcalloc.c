@@ -1,4 +1,4 @@
-/* test_gcalloc.c - the GC heap's allocation API before the collector:
+/* test_gcalloc.c - the GC heap's allocation API:
  * zeroed objects in spans of their own kind, early free, realloc, and the
  * fatal errors that keep the two heaps apart. */
 #include <string.h>
