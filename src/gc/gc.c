@@ -65,11 +65,13 @@ extern bool gc_clobberfree;
 
 static rlock initlock;
 static rlock cyclelock;                 /* held by the collector for a whole cycle, sweep included */
-static _Atomic uint32_t requested;      /* cycles asked for */
 static _Atomic uint32_t marked_done;    /* cycles whose mark finished (world restarted) */
-static _Atomic uint32_t swept_done;     /* cycles whose sweep finished */
-static _Atomic uint32_t forced_pending; /* the next cycle is a forced one */
-static bool collector_started;
+static _Atomic uint32_t sweep_wanted;   /* the cycle whose sweep the collector thread should finish */
+static _Atomic uint32_t swept_done;     /* the last sweep_wanted the collector thread finished */
+static _Atomic uint32_t collector_seq;  /* + 1 wakes the collector thread */
+static _Atomic bool collector_started;
+
+static void start_collector(void);
 
 static int64_t parse_size(const char *s, bool *ok)
 {
@@ -207,6 +209,11 @@ static void trace_line(uint32_t n, int64_t start, int64_t stop_ns, int64_t mark_
         os_write_stderr(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
 }
 
+/* One cycle, on the calling thread with cyclelock held: the thread that
+ * asked for it (blocked: the stop does not wait for it and its stack is
+ * scanned from where it blocked), or the collector thread. Running it on
+ * the thread that needs it saves two wake-ups (of the collector and back),
+ * each tens of microseconds to a millisecond on a virtual machine. */
 static void run_cycle(bool forced)
 {
     int64_t t0 = os_nanotime();
@@ -214,6 +221,7 @@ static void run_cycle(bool forced)
     roots_find_globals();
     int workers = nworkers();
     mark_init(workers);
+    mark_wake_helpers();
 
     int64_t tstop = os_nanotime();
     gc_stop_world();
@@ -251,14 +259,19 @@ static void run_cycle(bool forced)
     if (gc.trace > 0)
         trace_line(n, t0, tmark - tstop, tmarked - tmark, tend - tmarked, before, marked,
                    atomic_load(&gc.trigger), workers, forced);
+    /* the sweep runs in the background, on the collector thread */
+    start_collector();
+    atomic_store(&sweep_wanted, n);
+    atomic_fetch_add(&collector_seq, 1);
+    os_futex_wake((uint32_t *)&collector_seq, 1);
+}
 
+static void background_sweep(void)
+{
     int64_t ts = os_nanotime();
     sweep_all();
     atomic_fetch_add(&gc.gc_cpu_ns, (uint64_t)(os_nanotime() - ts));
-    atomic_store(&swept_done, n);
-    os_futex_wake((uint32_t *)&swept_done, INT32_MAX);
-
-    /* over the memory limit: give free pages back now rather than later */
+    /* over the memory limit: give free pages back now, not later */
     int64_t limit = atomic_load(&gc.memlimit);
     if (limit != INT64_MAX) {
         uint64_t held = atomic_load(&mheap_.sys) + atomic_load(&mheap_.other_sys) -
@@ -268,53 +281,84 @@ static void run_cycle(bool forced)
     }
 }
 
+uint32_t gc_marked_done(void)
+{
+    return atomic_load(&marked_done);
+}
+
+void gc_sweep_after_mark(uint32_t done)
+{
+    for (int spins = 0; atomic_load(&marked_done) == done; spins++) {
+        if (spins > 20000)
+            return;   /* the collector thread will do it */
+        if (spins < 1000)
+            cpu_relax();
+        else
+            os_yield();
+    }
+    background_sweep();
+}
+
+/* The collector thread: background sweeping after each cycle, and a
+ * cycle of its own when none ran for two minutes (sysmon's job in Go). */
 static void *collector_main(void *arg)
 {
     (void)arg;
     san_quiet_thread();
     for (;;) {
-        uint32_t done = atomic_load(&marked_done);
-        uint32_t req = atomic_load(&requested);
-        if (req == done) {
-            int64_t idle = os_nanotime() - atomic_load(&gc.last_gc_mono);
-            if (idle >= FORCE_PERIOD_NS && atomic_load(&gc.enabled)) {
-                atomic_compare_exchange_strong(&requested, &req, done + 1);
-                atomic_store(&forced_pending, 1);
-                continue;
-            }
-            os_futex_wait((uint32_t *)&requested, req, FORCE_PERIOD_NS - idle);
+        uint32_t seq = atomic_load(&collector_seq);
+        uint32_t want = atomic_load(&sweep_wanted);
+        if (want != atomic_load(&swept_done)) {
+            background_sweep();
+            atomic_store(&swept_done, want);
             continue;
         }
-        bool forced = atomic_exchange(&forced_pending, 0) != 0;
-        lock(&cyclelock);
-        run_cycle(forced);
-        unlock(&cyclelock);
+        int64_t idle = os_nanotime() - atomic_load(&gc.last_gc_mono);
+        if (idle >= FORCE_PERIOD_NS && atomic_load(&gc.enabled) &&
+            atomic_load(&gc.trigger) != UINT64_MAX) {
+            lock(&cyclelock);
+            if (os_nanotime() - atomic_load(&gc.last_gc_mono) >= FORCE_PERIOD_NS)
+                run_cycle(true);
+            unlock(&cyclelock);
+            continue;
+        }
+        os_futex_wait((uint32_t *)&collector_seq, seq, FORCE_PERIOD_NS - idle);
     }
     return NULL;
 }
 
 static void atfork_prepare(void)
 {
-    /* a fork waits for a cycle in progress (its locks must not be copied held) */
+    /* a fork waits for a cycle in progress, and for the background sweep
+     * (their locks must not be copied held) */
     bool b = gcthread_block();
     lock(&cyclelock);
     gcthread_unblock(b);
+    for (int k = 0; k < NUM_GC_KINDS; k++)
+        for (int c = 0; c < NUM_SIZE_CLASSES; c++)
+            lock(&mcentrals[k][c].lock);
 }
 
 static void atfork_parent(void)
 {
+    for (int k = NUM_GC_KINDS - 1; k >= 0; k--)
+        for (int c = NUM_SIZE_CLASSES - 1; c >= 0; c--)
+            unlock(&mcentrals[k][c].lock);
     unlock(&cyclelock);
 }
 
 static void atfork_child(void)
 {
+    for (int k = 0; k < NUM_GC_KINDS; k++)
+        for (int c = 0; c < NUM_SIZE_CLASSES; c++)
+            atomic_store(&mcentrals[k][c].lock.key, 0);
     atomic_store(&cyclelock.key, 0);
     tls_nosuspend = 0;
     tls_suspend_pending = 0;
     collector_started = false;   /* the collector thread and helpers are gone */
-    atomic_store(&requested, atomic_load(&marked_done));
     gc_atfork_child();
     mark_atfork_child();
+    sweep_atfork_child();
 }
 
 void gc_init(void)
@@ -340,6 +384,8 @@ void gc_init(void)
 
 static void start_collector(void)
 {
+    if (collector_started)
+        return;
     lock(&initlock);
     if (!collector_started) {
         if (!os_thread_start(collector_main, NULL))
@@ -349,28 +395,28 @@ static void start_collector(void)
     unlock(&initlock);
 }
 
-/* Ask for the cycle after the last finished one; returns its number. */
-static uint32_t request_cycle(bool forced)
-{
-    start_collector();
-    uint32_t done = atomic_load(&marked_done);
-    uint32_t want = done + 1;
-    uint32_t req = atomic_load(&requested);
-    while (req < want && !atomic_compare_exchange_weak(&requested, &req, want))
-        ;
-    if (forced)
-        atomic_store(&forced_pending, 1);
-    os_futex_wake((uint32_t *)&requested, 1);
-    return want;
-}
-
-/* Wait, blocked, until counter reaches n. */
-static void wait_counter(_Atomic uint32_t *counter, uint32_t n)
+/* Make sure cycle `target` has marked: run it here if no cycle is running,
+ * else help the one that is (or wait). The thread is blocked throughout:
+ * the stop does not wait for it, and what it does below its saved stack
+ * pointer is not part of its scanned stack. */
+static void run_or_wait(uint32_t target, bool forced)
 {
     bool b = gcthread_block();
-    uint32_t v;
-    while ((int32_t)((v = atomic_load(counter)) - n) < 0)
-        os_futex_wait((uint32_t *)counter, v, -1);
+    san_quiet_begin();
+    while ((int32_t)(atomic_load(&marked_done) - target) < 0) {
+        if (trylock(&cyclelock)) {
+            if ((int32_t)(atomic_load(&marked_done) - target) < 0)
+                run_cycle(forced);
+            unlock(&cyclelock);
+            continue;
+        }
+        if (mark_help())
+            continue;
+        uint32_t v = atomic_load(&marked_done);
+        if ((int32_t)(v - target) < 0)
+            os_futex_wait((uint32_t *)&marked_done, v, 200000);   /* 0.2 ms: re-check for a mark to help */
+    }
+    san_quiet_end();
     gcthread_unblock(b);
 }
 
@@ -378,17 +424,14 @@ void gc_trigger(void)
 {
     if (tls_nosuspend)
         return;   /* inside the runtime: the next allocation will see it */
-    uint32_t n = request_cycle(false);
-    wait_counter(&marked_done, n);
+    run_or_wait(atomic_load(&marked_done) + 1, false);
 }
 
 void gc_alloc_check(void)
 {
     if (unlikely(gc.stress > 0)) {
-        if (atomic_fetch_add(&gc.stress_count, 1) % gc.stress == 0 && !tls_nosuspend) {
-            uint32_t n = request_cycle(false);
-            wait_counter(&marked_done, n);
-        }
+        if (atomic_fetch_add(&gc.stress_count, 1) % gc.stress == 0 && !tls_nosuspend)
+            run_or_wait(atomic_load(&marked_done) + 1, false);
         return;
     }
     if (gc_due() && atomic_load(&gc.trigger) != UINT64_MAX)
@@ -398,10 +441,14 @@ void gc_alloc_check(void)
 void gort_gc_collect(void)
 {
     gc_ensure_init();
-    /* runtime.GC: a whole new cycle, marked and swept */
-    uint32_t n = request_cycle(true);
-    wait_counter(&marked_done, n);
-    wait_counter(&swept_done, n);
+    /* runtime.GC: a whole new cycle (not one that began earlier: it may
+     * have missed what the caller dropped just now), marked and swept */
+    if (tls_nosuspend)
+        throw("gort_gc_collect called inside the runtime");
+    run_or_wait(atomic_load(&marked_done) + 1 + (atomic_load(&cyclelock.key) != 0), true);
+    bool b = gcthread_block();
+    sweep_all();
+    gcthread_unblock(b);
 }
 
 int gort_gc_set_percent(int pct)

@@ -57,6 +57,10 @@ static inline bool gc_due(void)
 }
 void gc_alloc_check(void);           /* after a span or large allocation: gc_due -> gc_trigger */
 void gc_fill_memstats(gort_memstats *m);
+uint32_t gc_marked_done(void);       /* cycles whose mark has finished */
+/* A mark helper that just finished: wait (briefly) for the cycle after
+ * `done` to restart the world, then sweep in the background. */
+void gc_sweep_after_mark(uint32_t done);
 uint64_t gc_heap_goal(uint64_t marked, int32_t pct, int64_t limit, uint64_t other);
 
 /* ---- mcentral.c (src/alloc): GC spans no cache holds ---------------------- */
@@ -93,6 +97,7 @@ bool sweep_span(mspan *s, bool preserve);
 /* Claim and sweep one span; false when nothing is left to sweep. */
 bool sweep_one(void);
 void sweep_all(void);                /* finish sweeping (the collector, gort_gc_collect) */
+void sweep_atfork_child(void);
 
 /* ---- suspend.c: stopping the world --------------------------------------- */
 enum { GCT_RUN = 0, GCT_BLOCKED = 1, GCT_STOPPED = 2 };
@@ -130,6 +135,10 @@ void gc_atfork_child(void);
 /* ---- mark.c --------------------------------------------------------------- */
 void mark_init(int nworkers);
 void mark_atfork_child(void);
+void mark_wake_helpers(void);        /* the mark is near: get the helpers onto a CPU */
+/* A thread waiting for a mark to finish (blocked) works on it meanwhile:
+ * returns whether it joined one. */
+bool mark_help(void);
 /* Mark from the roots (a list of ranges and the finalizer work, see
  * roots.c) with nworkers in parallel; the world is stopped. Returns the
  * bytes marked. */

@@ -62,10 +62,16 @@ static _Atomic int32_t nwait;         /* workers out of work */
  * collector is one; a helper joins when it wakes, unless the mark already
  * ended (on a busy machine a helper may get its CPU late: the mark does
  * not wait for it). */
-static _Atomic uint32_t joined;
+static _Atomic uint32_t joined = 0x80000000u;
 #define JOIN_DONE 0x80000000u
 
+/* Waking a sleeping thread takes tens to hundreds of microseconds (more
+ * on a virtual machine whose idle CPU is halted): the helpers are woken
+ * before the world stops (phase_seq) and spin until the mark starts
+ * (go_seq), so that they are on a CPU when there is work. */
 static _Atomic uint32_t phase_seq;    /* + 1 wakes the helpers for a mark */
+static _Atomic uint32_t go_seq;       /* = phase_seq: the mark has started */
+static bool helpers_woken;            /* phase_seq was bumped for the coming mark. Collector only */
 static _Atomic int32_t helpers_busy;
 static int32_t nhelpers;              /* helper threads started */
 static _Atomic uint64_t bytes_marked;
@@ -171,14 +177,15 @@ static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t 
     mspan *s;
     uint32_t idx;
     uintptr_t base = gc_object_of(p, &s, &idx);
-    if (!base || !gc_is_allocated(s, idx))
+    if (!base)
         return;
     /* A byte per object, set with a plain store: an atomic RMW would cost
      * tens of cycles and stall the loads behind it (the misses that the
      * prefetching overlaps). Two workers may both see it clear and both
-     * scan the object: harmless, and rare. */
+     * scan the object: harmless, and rare. Marked implies allocated, so
+     * the allocation check comes after. */
     _Atomic uint8_t *mb = &s->gcmark[idx];
-    if (atomic_load_explicit(mb, memory_order_relaxed))
+    if (atomic_load_explicit(mb, memory_order_relaxed) || !gc_is_allocated(s, idx))
         return;
     atomic_store_explicit(mb, 1, memory_order_relaxed);
     w->bytes += gc_object_size(s);
@@ -281,25 +288,14 @@ void mark_set(void *wp, uintptr_t obj)
         mark_ptr(w, obj);
 }
 
-/* Others are idle and the global list is empty: give them the older half
- * of the current buffer (the newer half is what this worker's caches hold). */
-static void balance(gcwork *w)
-{
-    workbuf *b = w->b1;
-    if (b->n < 16)
-        return;
-    workbuf *h = getempty();
-    uint32_t half = b->n / 2;
-    memcpy(h->obj, b->obj, half * sizeof(uintptr_t));
-    h->n = half;
-    memmove(b->obj, b->obj + half, (b->n - half) * sizeof(uintptr_t));
-    b->n -= half;
-    putfull(h);
-}
-
 /* Scan grey objects until this worker has none. Objects go through a
  * small FIFO whose entries are prefetched when they enter it, so that the
- * memory of the next few objects is on its way while one is scanned. */
+ * memory of the next few objects is on its way while one is scanned.
+ *
+ * Balancing: when others are idle and the global list is empty, give them
+ * half of what this worker holds: the older half of the current buffer, or,
+ * when the buffer is nearly empty (a tree walked depth first keeps most of
+ * its frontier in the FIFO), half of the FIFO. */
 #define PREFETCH 16
 void mark_drain_local(void *wp)
 {
@@ -319,10 +315,29 @@ void mark_drain_local(void *wp)
         head = (head + 1) % PREFETCH;
         n--;
         scan_object(w, p);
-        if (unlikely((++w->nscan & 63) == 0) &&
+        if (unlikely((++w->nscan & 15) == 0) &&
             atomic_load_explicit(&nwait, memory_order_relaxed) > 0 &&
-            !atomic_load_explicit(&nfull, memory_order_relaxed))
-            balance(w);
+            !atomic_load_explicit(&nfull, memory_order_relaxed)) {
+            workbuf *b = w->b1;
+            workbuf *h = NULL;
+            if (b->n >= 4) {
+                h = getempty();
+                uint32_t half = b->n / 2;
+                memcpy(h->obj, b->obj, half * sizeof(uintptr_t));
+                h->n = half;
+                memmove(b->obj, b->obj + half, (b->n - half) * sizeof(uintptr_t));
+                b->n -= half;
+            } else if (n >= 4) {
+                h = getempty();
+                uint32_t half = n / 2;
+                for (uint32_t k = 0; k < half; k++)   /* the newest entries */
+                    h->obj[k] = ring[(head + n - 1 - k) % PREFETCH];
+                h->n = half;
+                n -= half;
+            }
+            if (h)
+                putfull(h);
+        }
     }
 }
 
@@ -368,6 +383,24 @@ static void worker_done(gcwork *w)
     putempty(w->b2);
 }
 
+bool mark_help(void)
+{
+    uint32_t j = atomic_load(&joined);
+    do {
+        if (j & JOIN_DONE)
+            return false;   /* no mark, or too late for this one */
+    } while (!atomic_compare_exchange_weak(&joined, &j, j + 1));
+    atomic_fetch_add(&helpers_busy, 1);
+    gcwork w;
+    worker_init(&w);
+    roots_scan(&w);
+    mark_drain(&w);
+    worker_done(&w);
+    if (atomic_fetch_sub(&helpers_busy, 1) == 1)
+        os_futex_wake((uint32_t *)&helpers_busy, 1);
+    return true;
+}
+
 static void *helper_main(void *arg)
 {
     (void)arg;
@@ -377,23 +410,26 @@ static void *helper_main(void *arg)
         while (atomic_load(&phase_seq) == seen)
             os_futex_wait((uint32_t *)&phase_seq, seen, -1);
         seen = atomic_load(&phase_seq);
-        uint32_t j = atomic_load(&joined);
-        do {
-            if (j & JOIN_DONE)
-                break;
-        } while (!atomic_compare_exchange_weak(&joined, &j, j + 1));
-        if (j & JOIN_DONE)
-            continue;   /* too late: the mark is over */
-        atomic_fetch_add(&helpers_busy, 1);
-        gcwork w;
-        worker_init(&w);
-        roots_scan(&w);
-        mark_drain(&w);
-        worker_done(&w);
-        if (atomic_fetch_sub(&helpers_busy, 1) == 1)
-            os_futex_wake((uint32_t *)&helpers_busy, 1);
+        for (int spins = 0; atomic_load(&go_seq) != seen; spins++) {
+            if (spins < 1000)
+                cpu_relax();
+            else
+                os_yield();
+        }
+        uint32_t done = gc_marked_done();
+        if (mark_help())
+            gc_sweep_after_mark(done);   /* awake anyway: sweep once the world runs */
     }
     return NULL;
+}
+
+void mark_wake_helpers(void)
+{
+    if (nhelpers && !helpers_woken) {
+        atomic_fetch_add(&phase_seq, 1);
+        os_futex_wake((uint32_t *)&phase_seq, INT32_MAX);
+        helpers_woken = true;
+    }
 }
 
 void mark_init(int nworkers)
@@ -410,10 +446,9 @@ uint64_t mark_run(void)
     atomic_store(&bytes_marked, 0);
     atomic_store(&nwait, 0);
     atomic_store(&joined, 1);   /* the collector */
-    if (nhelpers) {
-        atomic_fetch_add(&phase_seq, 1);
-        os_futex_wake((uint32_t *)&phase_seq, INT32_MAX);
-    }
+    mark_wake_helpers();
+    helpers_woken = false;
+    atomic_store(&go_seq, atomic_load(&phase_seq));
     gcwork w;
     worker_init(&w);
     roots_scan(&w);
@@ -433,5 +468,6 @@ uint64_t mark_run(void)
 void mark_atfork_child(void)
 {
     nhelpers = 0;   /* the helper threads do not exist in the child */
+    helpers_woken = false;
     atomic_store(&wlock.key, 0);
 }

@@ -143,3 +143,8 @@ void sweep_all(void)
     while (atomic_load(&nsweeping) > 0)
         os_yield();
 }
+
+void sweep_atfork_child(void)
+{
+    atomic_store(&nsweeping, 0);   /* sweepers of the parent do not exist here */
+}

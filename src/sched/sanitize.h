@@ -20,6 +20,7 @@
 #ifndef VALGRIND_STACK_REGISTER
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u   /* no valgrind headers (cross builds) */
 #define VALGRIND_DISABLE_ERROR_REPORTING do { } while (0)
+#define VALGRIND_ENABLE_ERROR_REPORTING do { } while (0)
 #endif
 
 #include "runtime.h"
@@ -44,6 +45,17 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 static inline void san_quiet_thread(void)
 {
     VALGRIND_DISABLE_ERROR_REPORTING;
+}
+
+/* The same for a stretch of a program thread that runs a collection. */
+static inline void san_quiet_begin(void)
+{
+    VALGRIND_DISABLE_ERROR_REPORTING;
+}
+
+static inline void san_quiet_end(void)
+{
+    VALGRIND_ENABLE_ERROR_REPORTING;
 }
 
 /* g0 (an M's own thread stack) starts being a context. */
