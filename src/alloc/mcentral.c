@@ -99,8 +99,11 @@ static mspan *span_new(uint8_t kind, uint8_t cls, uintptr_t npages)
     s->types = types;
     s->freeindex = 0;
     s->alloccount = 0;
-    s->needzero = !zeroed;
     s->incache = 0;
+    /* free slots of a small GC span are kept zero (sweep.c) */
+    if (cls && !zeroed && !gc_clobberfree)
+        memset((void *)s->base, 0, s->npages * PAGE_SIZE);
+    s->needzero = cls ? gc_clobberfree : !zeroed;
     refill_alloccache(s);
     atomic_store_explicit(&s->sweepgen, atomic_load(&gc.sweepgen), memory_order_relaxed);
     return s;

@@ -98,6 +98,7 @@ bool sweep_span(mspan *s, bool preserve);
 bool sweep_one(void);
 void sweep_all(void);                /* finish sweeping (the collector, gort_gc_collect) */
 void sweep_atfork_child(void);
+extern bool gc_clobberfree;          /* GORT_DEBUG=clobberfree (sweep.c) */
 
 /* ---- suspend.c: stopping the world --------------------------------------- */
 enum { GCT_RUN = 0, GCT_BLOCKED = 1, GCT_STOPPED = 2 };

@@ -29,6 +29,9 @@ static _Atomic int nsweeping;        /* sweepers between claim and finish */
 static _Atomic uint32_t sweep_hint;  /* where sweep_one looks first */
 bool gc_clobberfree;
 
+#define MAX_BITWORDS 16   /* the smallest class (8 bytes) has 1024 objects a span */
+_Static_assert(PAGE_SIZE / 8 <= MAX_BITWORDS * 64, "MAX_BITWORDS");
+
 static void clobber(uintptr_t p, size_t n)
 {
     for (size_t i = 0; i + 8 <= n; i += 8)
@@ -60,32 +63,23 @@ bool sweep_span(mspan *s, bool preserve)
     size_t nw = gc_nbitwords(s);
     uint32_t nalloc = 0;
     uint32_t before = s->alloccount;
+    uint64_t dead[MAX_BITWORDS];
     for (size_t w = 0; w < nw; w++) {
         uint64_t freed = atomic_exchange_explicit((_Atomic uint64_t *)&s->freedbits[w], 0,
                                                   memory_order_acquire);
-        if (unlikely(freed)) {
-            /* gort_gc_free of a slot that was not allocated: a double free
-             * across a cycle (caught here, late, with the address) */
-            uint64_t below = s->freeindex >= (w + 1) * 64 ? ~(uint64_t)0
-                             : s->freeindex <= w * 64   ? 0
-                                                        : ((uint64_t)1 << (s->freeindex - w * 64)) - 1;
-            uint64_t bad = freed & ~(s->allocbits[w] | below);
-            if (bad)
-                throwf("gort_gc_free: %p was not allocated (freed twice?)",
-                       (void *)(s->base + (w * 64 + (uint64_t)__builtin_ctzll(bad)) * s->elemsize));
-        }
+        /* allocated until now: below freeindex, or by the last sweep */
+        uint64_t below = s->freeindex >= (w + 1) * 64 ? ~(uint64_t)0
+                         : s->freeindex <= w * 64   ? 0
+                                                    : ((uint64_t)1 << (s->freeindex - w * 64)) - 1;
+        uint64_t was = s->allocbits[w] | below;
+        if (w * 64 + 64 > s->nelems)
+            was &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
+        if (unlikely(freed & ~was))   /* a double free across a cycle, caught late */
+            throwf("gort_gc_free: %p was not allocated (freed twice?)",
+                   (void *)(s->base +
+                            (w * 64 + (uint64_t)__builtin_ctzll(freed & ~was)) * s->elemsize));
         uint64_t live = pack_marks(s, w) & ~freed;
-        if (unlikely(gc_clobberfree)) {
-            uint64_t dead = ~live;
-            if (w * 64 + 64 > s->nelems)
-                dead &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
-            while (dead) {
-                uint32_t i = (uint32_t)(w * 64) + (uint32_t)__builtin_ctzll(dead);
-                dead &= dead - 1;
-                if (i < s->freeindex || bit_get(s->allocbits, i))
-                    clobber(s->base + (uintptr_t)i * s->elemsize, gc_object_size(s));
-            }
-        }
+        dead[w] = was & ~live;
         s->allocbits[w] = live;
         nalloc += (uint32_t)__builtin_popcountll(live);
     }
@@ -93,7 +87,27 @@ bool sweep_span(mspan *s, bool preserve)
     s->freeindex = 0;
     s->alloccount = nalloc;
     s->alloccache = ~s->allocbits[0];
-    s->needzero = 1;
+    /* Free slots of a swept span are zero, so allocation need not clear
+     * them: the dead objects are cleared here, in runs, by whoever sweeps
+     * (mostly a background thread), as Boehm GC clears at reclaim time.
+     * With clobberfree they get the pattern instead and allocation clears. */
+    if (s->sizeclass && (nalloc || preserve)) {
+        for (size_t w = 0; w < nw; w++) {
+            uint64_t d = dead[w];
+            while (d) {
+                uint32_t i = (uint32_t)__builtin_ctzll(d);
+                uint64_t run = d >> i;
+                uint32_t len = ~run ? (uint32_t)__builtin_ctzll(~run) : 64 - i;
+                uintptr_t p = s->base + (uintptr_t)(w * 64 + i) * s->elemsize;
+                if (unlikely(gc_clobberfree))
+                    clobber(p, (size_t)len * s->elemsize);
+                else
+                    memset((void *)p, 0, (size_t)len * s->elemsize);
+                d &= len + i >= 64 ? 0 : ~(uint64_t)0 << (len + i);
+            }
+        }
+        s->needzero = gc_clobberfree;
+    }
     if (s->sizeclass) {
         if (before > nalloc)
             atomic_fetch_add_explicit(&gc.nfree[s->sizeclass], before - nalloc, memory_order_relaxed);
