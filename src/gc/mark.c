@@ -52,6 +52,8 @@ typedef struct gcwork {
     uint64_t bytes;        /* bytes of objects this worker marked */
     uintptr_t lo, hi;      /* arena bounds, read once */
     uint32_t nscan;        /* objects scanned (paces the balance check) */
+    mspan *last;           /* span of the last pointer found, [lastbase, +lastsize) */
+    uintptr_t lastbase, lastsize;
 } gcwork;
 
 static rlock wlock;        /* protects full, empty */
@@ -171,14 +173,15 @@ static inline bool pop(gcwork *w, uintptr_t *obj)
     return true;
 }
 
-/* Mark the object under candidate address p (already inside the arena bounds). */
-static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t p)
+/* Mark the object of in-use GC span s under address p (inside s). */
+static inline __attribute__((always_inline)) void mark_in_span(gcwork *w, uintptr_t p, mspan *s)
 {
-    mspan *s;
-    uint32_t idx;
-    uintptr_t base = gc_object_of(p, &s, &idx);
-    if (!base)
-        return;
+    uint32_t idx = 0;
+    uintptr_t base = s->base;
+    if (s->sizeclass) {
+        idx = (uint32_t)(((p - base) * s->divmagic) >> 32);
+        base += (uintptr_t)idx * s->elemsize;
+    }
     /* A byte per object, set with a plain store: an atomic RMW would cost
      * tens of cycles and stall the loads behind it (the misses that the
      * prefetching overlaps). Two workers may both see it clear and both
@@ -193,6 +196,15 @@ static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t 
         push(w, base);
 }
 
+/* Mark the object under candidate address p (already inside the arena bounds). */
+static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t p)
+{
+    mspan *s;
+    uint32_t idx;
+    if (gc_object_of(p, &s, &idx))
+        mark_in_span(w, p, s);
+}
+
 /* Scan [lo, hi) conservatively: every aligned word that points into the
  * arenas marks what it points to. Stacks and globals are read racily by
  * design (the world is stopped, but the sanitizers cannot know that). */
@@ -200,11 +212,28 @@ SAN_NO_INSTRUMENT static void scan_words(gcwork *w, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     uintptr_t alo = w->lo, span = w->hi - w->lo;
+    /* the span of the last hit: pointers of a structure built together
+     * often land in the same span, and then need no page-map lookup */
+    mspan *ls = w->last;
+    uintptr_t lbase = w->lastbase, lsize = w->lastsize;
     for (uintptr_t q = lo; q + sizeof(uintptr_t) <= hi; q += sizeof(uintptr_t)) {
         uintptr_t v = *(volatile uintptr_t *)q;
-        if (v - alo < span)
-            mark_ptr(w, v);
+        if (v - lbase < lsize) {
+            mark_in_span(w, v, ls);
+        } else if (v - alo < span) {
+            mspan *s;
+            uint32_t idx;
+            if (gc_object_of(v, &s, &idx)) {
+                mark_in_span(w, v, s);
+                ls = s;
+                lbase = s->base;
+                lsize = s->limit - s->base;
+            }
+        }
     }
+    w->last = ls;
+    w->lastbase = lbase;
+    w->lastsize = lsize;
 }
 
 /* Typed object (or piece of one) [p, end): words whose bit in the type's
