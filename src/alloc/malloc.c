@@ -455,21 +455,21 @@ void *gort_gc_alloc_typed(size_t n, const gort_gc_type *t)
 
 /* The span and index of GC object p, or a fatal error (not a GC object's
  * start, or not allocated). */
-static mspan *gc_span_of(const void *p, uint32_t *idxp)
+static mspan *gc_span_of(const void *p, uint32_t *idxp, const char *who)
 {
     uintptr_t a = (uintptr_t)p;
     mspan *s = spanof(a);
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != SPAN_INUSE ||
         s->kind == HEAP_MANUAL)
-        throwf("gort_gc_free of non-GC pointer %p", p);
+        throwf("%s of non-GC pointer %p", who, p);
     uint32_t idx = 0;
     if (s->sizeclass) {
         uintptr_t off = a - s->base;
         idx = (uint32_t)((off * s->divmagic) >> 32);
         if (a >= s->limit || (uintptr_t)idx * s->elemsize != off)
-            throwf("gort_gc_free of non-GC pointer %p", p);
+            throwf("%s of non-GC pointer %p", who, p);
     } else if (a != s->base) {
-        throwf("gort_gc_free of non-GC pointer %p", p);
+        throwf("%s of non-GC pointer %p", who, p);
     }
     *idxp = idx;
     return s;
@@ -484,7 +484,7 @@ void gort_gc_free(void *p)
         return;
     uint32_t idx;
     nosuspend_enter();
-    mspan *s = gc_span_of(p, &idx);
+    mspan *s = gc_span_of(p, &idx, "gort_gc_free");
     uint64_t bit = (uint64_t)1 << (idx & 63);
     if (!s->sizeclass) {
         nosuspend_leave();
@@ -506,7 +506,7 @@ size_t gort_gc_size(const void *p)
 {
     uint32_t idx;
     nosuspend_enter();
-    mspan *s = gc_span_of(p, &idx);
+    mspan *s = gc_span_of(p, &idx, "gort_gc_size");
     size_t n = gc_object_size(s);
     nosuspend_leave();
     return n;
@@ -518,7 +518,7 @@ void *gort_gc_realloc(void *p, size_t n)
         return gort_gc_alloc(n);
     uint32_t idx;
     nosuspend_enter();
-    mspan *s = gc_span_of(p, &idx);
+    mspan *s = gc_span_of(p, &idx, "gort_gc_realloc");
     size_t old = gc_object_size(s);
     uint8_t kind = s->kind;
     const gort_gc_type *t = s->types ? s->types[idx] : NULL;

@@ -496,6 +496,6 @@ void gc_fill_memstats(gort_memstats *m)
     uint64_t t = atomic_load(&gc.trigger);
     m->next_gc = t == UINT64_MAX ? 0 : t;
     int64_t wall = os_nanotime() - gc.start_mono;
-    m->gc_cpu_fraction =
-        wall > 0 ? (double)atomic_load(&gc.gc_cpu_ns) / ((double)wall * os_ncpu()) : 0;
+    double f = wall > 0 ? (double)atomic_load(&gc.gc_cpu_ns) / ((double)wall * os_ncpu()) : 0;
+    m->gc_cpu_fraction = f > 1 ? 1 : f;   /* the sums overlap a little (a sweep with the next mark) */
 }

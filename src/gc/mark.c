@@ -173,8 +173,12 @@ static inline bool pop(gcwork *w, uintptr_t *obj)
     return true;
 }
 
-/* Mark the object of in-use GC span s under address p (inside s). */
-static inline __attribute__((always_inline)) void mark_in_span(gcwork *w, uintptr_t p, mspan *s)
+/* Mark the object of in-use GC span s under address p (inside s). These
+ * are inlined into the uninstrumented scanners, so they must not be
+ * instrumented either (ASan would poison their locals' shadow in a frame
+ * that never unpoisons it). */
+static inline __attribute__((always_inline, no_sanitize_address)) void
+mark_in_span(gcwork *w, uintptr_t p, mspan *s)
 {
     uint32_t idx = 0;
     uintptr_t base = s->base;
@@ -197,7 +201,8 @@ static inline __attribute__((always_inline)) void mark_in_span(gcwork *w, uintpt
 }
 
 /* Mark the object under candidate address p (already inside the arena bounds). */
-static inline __attribute__((always_inline)) void mark_ptr(gcwork *w, uintptr_t p)
+static inline __attribute__((always_inline, no_sanitize_address)) void
+mark_ptr(gcwork *w, uintptr_t p)
 {
     mspan *s;
     uint32_t idx;

@@ -832,6 +832,7 @@ static void execute(M *mp, G *gp, bool inherit)
     P *pp = mp->p;
     __atomic_store_n(&mp->curg, gp, __ATOMIC_RELEASE);
     gp->m = mp;
+    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);   /* a new time slice */
     set_status(gp, G_RUNNING);
     if (!inherit)
         __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);
