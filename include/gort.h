@@ -14,6 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,6 +89,69 @@ GORT_API int    gort_select(gort_case *cases, int n, bool block);
 
 /* time.After: a channel of int64 (nanotime) that receives once after ns. */
 GORT_API gort_chan *gort_after(int64_t ns);
+
+/* ---- network and pipe I/O: the netpoller (Go's net.Conn, os.File) ----------
+ * The libc calls of the same names, except that in a goroutine they park
+ * the goroutine, not the thread, while the fd is not ready: the scheduler
+ * waits for all such fds at once (epoll, edge-triggered) and runs the
+ * goroutines whose fd became ready. For sockets, pipes, FIFOs, ttys,
+ * eventfds...; a regular file cannot be polled and is read and written
+ * with a plain call (bracketed like gort_entersyscall).
+ *
+ * Rules and errors (errno, return -1):
+ *   - On its first use here an fd is put in non-blocking mode (O_NONBLOCK
+ *     on the open file description, so a dup of it shares the mode).
+ *     Close such an fd with gort_close, never close(2): gort_close wakes
+ *     the goroutines blocked on it, and the runtime forgets the fd; after
+ *     a plain close a later fd with the same number may wait forever.
+ *   - gort_close wakes every goroutine blocked on the fd; they fail with
+ *     EBADF, as does any call on the fd that starts during the close or
+ *     after it. An invalid fd: EBADF.
+ *   - EINTR never reaches the caller: interrupted calls are retried.
+ *   - Deadlines (Go's SetDeadline): an absolute gort_nanotime() value per
+ *     direction, 0 for none. When it passes, the blocked call and every
+ *     later call in that direction fail with ETIMEDOUT until the deadline
+ *     is set again; a deadline in the past expires at once. Close and
+ *     reuse of the fd number clear them.
+ *   - Peer reset: ECONNRESET (or EPIPE on write; SIGPIPE is never raised
+ *     by gort_send/gort_sendto: MSG_NOSIGNAL). Out of fds (accept, dial):
+ *     EMFILE/ENFILE, returned, never fatal. End of stream: 0 bytes read.
+ *   - One call per direction runs at a time on an fd: goroutines that read
+ *     (or accept) on one fd concurrently take turns, as in Go.
+ *   - gort_write and gort_send write everything, waiting as needed (a
+ *     blocking socket's behaviour, Go's Write); if an error stops them
+ *     after some bytes, they return that count and the next call reports
+ *     the error. The others return what one system call did.
+ *   - gort_accept returns a close-on-exec fd; ECONNABORTED is retried.
+ *   - Outside a goroutine (a plain thread, or before gort_main) they block
+ *     the thread, like the libc calls, honouring deadlines. */
+GORT_API ssize_t gort_read(int fd, void *buf, size_t n);
+GORT_API ssize_t gort_write(int fd, const void *buf, size_t n);
+GORT_API ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt);
+GORT_API ssize_t gort_writev(int fd, const struct iovec *iov, int iovcnt);
+GORT_API ssize_t gort_recv(int fd, void *buf, size_t n, int flags);
+GORT_API ssize_t gort_send(int fd, const void *buf, size_t n, int flags);
+GORT_API ssize_t gort_recvfrom(int fd, void *buf, size_t n, int flags,
+                               struct sockaddr *addr, socklen_t *addrlen);
+GORT_API ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags,
+                             const struct sockaddr *addr, socklen_t addrlen);
+GORT_API int     gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+GORT_API int     gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+GORT_API int     gort_close(int fd);
+/* SetDeadline, SetReadDeadline, SetWriteDeadline: t is an absolute
+ * gort_nanotime(); 0 clears. 0 on success; EBADF for a bad fd. */
+GORT_API int     gort_fd_set_deadline(int fd, int64_t t);
+GORT_API int     gort_fd_set_read_deadline(int fd, int64_t t);
+GORT_API int     gort_fd_set_write_deadline(int fd, int64_t t);
+/* net.Listen("tcp", host:port): a listening TCP socket (SO_REUSEADDR,
+ * backlog SOMAXCONN) on the first address host resolves to; host NULL or
+ * "" listens on every address; port 0 picks a free port (getsockname
+ * tells which). net.Dial("tcp", host:port): a connected socket, trying
+ * each address host resolves to in turn. Both return the fd, or -1 with
+ * errno (a name that does not resolve: EHOSTUNREACH; a bad port: EINVAL).
+ * Name lookup (getaddrinfo) blocks its thread, bracketed as a system call. */
+GORT_API int     gort_listen_tcp(const char *host, int port);
+GORT_API int     gort_dial_tcp(const char *host, int port);
 
 /* time.Timer and time.Ticker. C is a channel of int64 (nanotime), capacity
  * 1. stop reports whether the call stopped the timer before it fired;

@@ -390,6 +390,8 @@ typedef struct schedt {
     _Atomic int32_t nsyscall;  /* Gs in syscalls */
     _Atomic bool exiting;      /* the main goroutine returned */
     M *timerm;                 /* the idle M sleeping until the next timer */
+    _Atomic int64_t lastpoll;  /* nanotime of the last network poll; 0 while an M blocks in it */
+    _Atomic int64_t pollUntil; /* when the M blocked in the poller wakes (0: not before an event) */
     int64_t timerm_until;
     _Atomic uint32_t sysmonwait;   /* sysmon sleeps until woken */
     _Atomic uint32_t stopwait;     /* stop-the-world: Ps still to stop */

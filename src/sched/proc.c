@@ -82,6 +82,7 @@
 #include "chan/panic.h"
 #include "gc/gc.h"
 #include "sched/ctx.h"
+#include "sched/netpoll.h"
 #include "sched/sanitize.h"
 #include "sched/stack.h"
 
@@ -445,6 +446,15 @@ static void stopm(M *mp, int64_t until)
 
 void wake_timer_m(int64_t when)
 {
+    if (netpoll_inited() && atomic_load(&sched.lastpoll) == 0) {
+        /* an M blocks in the poller, covering the timers: if it would
+         * sleep past this one, break its wait (it recomputes) */
+        int64_t pu = atomic_load(&sched.pollUntil);
+        if (pu == 0 || when < pu) {
+            netpoll_break();
+            return;
+        }
+    }
     lock(&sched.lock);
     M *tm = sched.timerm;
     if (tm) {
@@ -942,6 +952,7 @@ static void main_returned(void)
     atomic_store(&runtime_state, 2);
     atomic_store(&sched.exiting, true);
     notewakeup(&m0);
+    netpoll_break();   /* m0 may be the M blocked in the poller */
 }
 
 static _Noreturn void goexit1(void)
@@ -1031,6 +1042,88 @@ static void run_timers_all(P *pp)
     }
 }
 
+/* Make the goroutines of l (WAITING, from a poll) runnable: one on the
+ * global queue for each idle P, with an M started for it, the rest on pp's
+ * run queue (all global when pp is NULL). */
+void netpoll_inject(glist *l, P *pp)
+{
+    int32_t n = l->n;
+    if (n <= 0)
+        return;
+    int32_t idle = atomic_load(&sched.npidle);
+    int32_t nglob = pp ? (n < idle ? n : idle) : n;
+    G *gp = l->head;
+    if (nglob > 0) {
+        lock(&sched.lock);
+        for (int32_t i = 0; i < nglob; i++) {
+            G *next = gp->schedlink;
+            gp->schedlink = NULL;
+            set_status(gp, G_RUNNABLE);
+            globrunq_put(gp);
+            gp = next;
+        }
+        unlock(&sched.lock);
+        for (int32_t i = 0; i < nglob && i < idle; i++)
+            startm(NULL, false);
+    }
+    while (gp) {
+        G *next = gp->schedlink;
+        gp->schedlink = NULL;
+        set_status(gp, G_RUNNABLE);
+        runq_put(pp, gp, false);
+        gp = next;
+    }
+    l->head = NULL;
+    l->n = 0;
+}
+
+/* An M with nothing to run, holding no P, about to stop: if goroutines
+ * wait on the network and no other M blocks in the poller, this M does,
+ * until an event, the earliest timer, or a break. Returns true if it got
+ * a P and should look for work again; *gpp is a goroutine to run (with a
+ * P acquired) when the poll readied some. False with *gpp NULL: stop. */
+static bool netpoll_block(M *mp, G **gpp)
+{
+    *gpp = NULL;
+    if (!netpoll_inited() || netpoll_waiters() == 0)
+        return false;
+    int64_t lp = atomic_load(&sched.lastpoll);
+    if (lp == 0 || !atomic_compare_exchange_strong(&sched.lastpoll, &lp, 0))
+        return false;   /* another M is the poller */
+    int64_t until = earliest_timer();
+    atomic_store(&sched.pollUntil, until);
+    int64_t delay = -1;
+    if (until) {
+        delay = until - os_nanotime();
+        if (delay < 0)
+            delay = 0;
+    }
+    if (atomic_load(&sched.exiting))
+        delay = 0;
+    glist l = netpoll_poll(delay);
+    atomic_store(&sched.pollUntil, 0);
+    atomic_store(&sched.lastpoll, os_nanotime());
+    lock(&sched.lock);
+    P *pp = atomic_load(&sched.gcwaiting) || atomic_load(&sched.exiting) ? NULL : pidleget();
+    unlock(&sched.lock);
+    if (!pp) {
+        netpoll_inject(&l, NULL);
+        return atomic_load(&sched.exiting);   /* back to schedule, which exits */
+    }
+    acquirep(mp, pp);
+    if (l.head) {
+        G *gp = l.head;
+        l.head = gp->schedlink;
+        l.n--;
+        gp->schedlink = NULL;
+        set_status(gp, G_RUNNABLE);
+        netpoll_inject(&l, pp);
+        *gpp = gp;
+        return false;
+    }
+    return true;
+}
+
 /* Returns a runnable G with mp->p set, or NULL when the M should go back
  * to schedule (exit, stop-the-world, or it lost its P). */
 static G *findrunnable(M *mp, bool *inherit)
@@ -1061,6 +1154,21 @@ top:;
         unlock(&sched.lock);
         if (gp)
             return gp;
+    }
+    /* the network, without blocking: ready goroutines run before we steal
+     * (skipped while another M blocks in the poller: it has them) */
+    if (netpoll_inited() && netpoll_waiters() > 0 && atomic_load(&sched.lastpoll) != 0) {
+        glist l = netpoll_poll(0);
+        if (l.head) {
+            gp = l.head;
+            l.head = gp->schedlink;
+            l.n--;
+            gp->schedlink = NULL;
+            set_status(gp, G_RUNNABLE);
+            netpoll_inject(&l, pp);
+            *inherit = false;
+            return gp;
+        }
     }
     int32_t procs = nprocs();
     if (mp->spinning ||
@@ -1126,6 +1234,12 @@ top:;
             acquirep(mp, pp);
             goto top;
         }
+    }
+    if (netpoll_block(mp, &gp))
+        goto top;
+    if (gp) {
+        *inherit = false;
+        return gp;
     }
     stopm(mp, earliest_timer());
     goto top;
@@ -1314,6 +1428,10 @@ static void checkdead(void)
                (int)sched.mcount, (int)sched.nmidle, (int)sched.nmidlelocked);
     if (atomic_load(&sched.nsyscall) > 0 || atomic_load(&sched.runqsize) > 0)
         return;
+    /* goroutines parked on the network wait for the outside world (an M
+     * blocks in the poller for them, so it does not count as idle) */
+    if (netpoll_waiters() > 0)
+        return;
     for (int32_t i = 0; i < nprocs(); i++) {
         P *pp = sched.allp[i];
         if (timer_next(pp) || !runq_empty(pp))
@@ -1466,6 +1584,7 @@ int gort_main(gort_fn fn, void *arg)
     if (procs > MAX_PROCS)
         procs = MAX_PROCS;
     procresize(procs);
+    atomic_store(&sched.lastpoll, os_nanotime());
     unlock(&sched.lock);
     stack_install_handler();
     stack_altstack(&m0);

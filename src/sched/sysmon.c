@@ -7,7 +7,10 @@
  *     unless it has nothing queued and spinning or idle Ps can take care of
  *     new work anyway, in which case it waits up to 10 ms;
  *   - marks for preemption a goroutine that has run for 10 ms without the
- *     scheduler running on its P (it yields at its next runtime call).
+ *     scheduler running on its P (it yields at its next runtime call);
+ *   - polls the network (netpoll.c) if nobody has for 10 ms, so goroutines
+ *     whose fds became ready are not held back by Ms that are all busy
+ *     running goroutines (which poll only when they run out of work).
  * When every P is idle and no goroutine is in a system call, there is
  * nothing to watch: sysmon sleeps on a futex until an M takes a P (pidleget
  * wakes it), so an idle program costs no CPU. The collector's forced cycle
@@ -18,11 +21,26 @@
  */
 #define _GNU_SOURCE
 #include "sched/proc.h"
+#include "sched/netpoll.h"
 
 #include <pthread.h>
 #include <signal.h>
 
 #define FORCE_PREEMPT_NS (10 * 1000000LL)
+#define NETPOLL_STALE_NS (10 * 1000000LL)
+
+static void poll_network(int64_t now)
+{
+    if (!netpoll_inited())
+        return;
+    int64_t lp = atomic_load(&sched.lastpoll);
+    if (lp == 0 || lp + NETPOLL_STALE_NS > now ||
+        !atomic_compare_exchange_strong(&sched.lastpoll, &lp, now))
+        return;
+    glist l = netpoll_poll(0);
+    if (l.head)
+        netpoll_inject(&l, NULL);
+}
 
 static void retake(int64_t now, int *retaken)
 {
@@ -108,7 +126,9 @@ static void *sysmon(void *arg)
             continue;
         }
         int retaken = 0;
-        retake(os_nanotime(), &retaken);
+        int64_t now = os_nanotime();
+        poll_network(now);
+        retake(now, &retaken);
         idle = retaken ? 0 : idle + 1;
     }
     return NULL;

@@ -1,0 +1,927 @@
+/* netpoll.c - the network poller: pollDescs and the goroutine I/O calls
+ * (Go's netpoll.go and internal/poll's fd_unix.go, in C).
+ *
+ * A goroutine that reads a socket with nothing to read must not block its
+ * thread: it parks, and the poller makes it runnable again when the kernel
+ * says the socket became readable. The pieces:
+ *
+ *   - one pollDesc per fd number, made on the fd's first use through the
+ *     API and never freed (a later fd with the same number reuses it, with
+ *     a new sequence number). A two-level table maps fd -> pollDesc
+ *     without a lock.
+ *   - on first use the fd is put in non-blocking mode and registered with
+ *     the OS poller once, edge-triggered for both directions (netpoll.h,
+ *     netpoll_epoll.c). An fd the poller refuses (a regular file) is served
+ *     by plain calls bracketed as system calls.
+ *   - an operation (gort_read, ...) tries the system call first; only on
+ *     EAGAIN does it park on the pollDesc. EINTR is retried, never returned.
+ *   - the scheduler polls (proc.c): findrunnable without blocking before it
+ *     steals, an M with nothing to do blocks in the poller until the next
+ *     timer, sysmon polls when nobody has for 10 ms.
+ *
+ * Each direction of a pollDesc has a word (rg for reads, wg for writes)
+ * holding Go's states:
+ *   PD_NIL    nobody waits, no readiness pending
+ *   PD_READY  readiness arrived and nobody consumed it yet
+ *   PD_WAIT   a goroutine is about to park
+ *   G pointer the goroutine parked on it
+ * Transitions (all by CAS or exchange):
+ *   NIL -> WAIT        the goroutine that will wait (netpollblock)
+ *   WAIT -> G          its park callback, on g0 once it is WAITING
+ *   READY -> NIL       a goroutine consumes the readiness without parking
+ *   NIL/WAIT/G -> READY  the poller reports readiness (G is then readied)
+ *   WAIT/G -> NIL      close or an expired deadline (G is then readied)
+ *   * -> NIL           the waiter, after it wakes (exchange)
+ * If the park callback finds WAIT gone (readiness or an error came between
+ * the decision to park and the park), it readies the goroutine at once, so
+ * no wake-up is lost. Only one goroutine waits per direction: operations
+ * of one direction on one fd are serialised by a gort_mutex (as Go's
+ * fdMutex does), so two goroutines may accept on one listener.
+ *
+ * Close and reuse. pd->ref counts operations in flight (<< 1) and holds a
+ * closing bit (bit 0). gort_close sets the bit (new operations fail with
+ * EBADF), wakes both waiters with an error (they see the bit: EBADF), waits
+ * for the operations in flight to leave, and only then unregisters and
+ * closes the fd, under pd->lock, and clears the word. So the kernel never
+ * reuses the fd number while an operation of the old fd may still issue a
+ * system call on it. Events already taken from the kernel for the old fd
+ * carry the old sequence number (low 16 bits of fdseq, in the token) and
+ * are dropped; deadline timers carry their own sequence numbers. A late
+ * wake-up that slips through is harmless anyway: a woken goroutine retries
+ * its call and parks again on EAGAIN.
+ *
+ * Deadlines (Go's SetReadDeadline): an absolute gort_nanotime per
+ * direction (0: none). A runtime timer (timer.c, on a P's heap) fires at
+ * the deadline, on g0: it marks the direction expired (-1) and readies the
+ * waiter, which returns ETIMEDOUT. A deadline in the past expires at once.
+ * An expired direction fails every operation until the deadline is reset.
+ *
+ * A thread that is not a goroutine (no gort_main, or a plain pthread) gets
+ * the plain behaviour: the call blocks the thread (with poll(2) if the fd
+ * was put in non-blocking mode by the runtime), deadlines as poll timeouts.
+ *
+ * Rejected: an epoll_ctl per operation (one-shot registration) costs a
+ * system call per wait; level-triggered polling wakes for every busy fd on
+ * every poll; freeing pollDescs at close needs Go's reference-counted
+ * lifetime for every pointer the poller may still hold, while a pollDesc
+ * per fd number lives as long as the table and costs ~200 bytes per fd.
+ *
+ * Locks: pd->lock protects the deadline timers and sequence numbers and
+ * the arming of the fd; it is taken before a P's timerslock and before
+ * sched.lock (timer_add may wake an M), and never held across a park.
+ */
+#define _GNU_SOURCE
+#include "sched/netpoll.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "gort.h"
+#include "sched/proc.h"
+
+enum { PD_NIL = 0, PD_READY = 1, PD_WAIT = 2 };
+
+#define TOKEN_PTR_BITS 48
+#define TOKEN_PTR_MASK (((uint64_t)1 << TOKEN_PTR_BITS) - 1)
+#define TOKEN_SEQ(s) ((uint64_t)((s) & 0xffff) << TOKEN_PTR_BITS)
+
+typedef struct pollDesc {
+    rlock lock;                /* deadlines, sequence numbers, arming */
+    int fd;                    /* the fd number this pollDesc serves; fixed */
+    _Atomic uint32_t ref;      /* bit 0: closing; operations in flight << 1 */
+    _Atomic uintptr_t rg, wg;  /* PD_* or a parked G (see the top) */
+    _Atomic uintptr_t fdseq;   /* + 1 at each close; tags the poller's events */
+    _Atomic bool armed;        /* set up for the fd's current life; release-stored under lock */
+    bool pollable;             /* registered with the poller (else plain calls). Written under lock before armed */
+    _Atomic int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else a nanotime */
+    timer rt, wt;              /* deadline timers. Protected by lock */
+    uintptr_t rseq, wseq;      /* + 1 whenever a deadline changes: stale firings are ignored. Protected by lock */
+    gort_mutex rmu, wmu;       /* one operation per direction at a time */
+} pollDesc;
+
+/* ---- the fd table: fd -> pollDesc, lock-free reads ------------------------- */
+
+#define FDTAB_L2 4096
+#define FDTAB_L1 4096   /* fds below 16M have a pollDesc; larger ones get plain calls */
+static _Atomic(_Atomic(pollDesc *) *) fdtab[FDTAB_L1];
+
+static pollDesc *pd_lookup(int fd, bool create)
+{
+    if (fd < 0 || (unsigned)fd / FDTAB_L2 >= FDTAB_L1)
+        return NULL;
+    _Atomic(_Atomic(pollDesc *) *) *slot1 = &fdtab[(unsigned)fd / FDTAB_L2];
+    _Atomic(pollDesc *) *chunk = atomic_load_explicit(slot1, memory_order_acquire);
+    if (!chunk) {
+        if (!create)
+            return NULL;
+        _Atomic(pollDesc *) *nc = calloc(FDTAB_L2, sizeof *nc);
+        if (!nc)
+            return NULL;
+        _Atomic(pollDesc *) *exp = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot1, &exp, nc, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            chunk = nc;
+        } else {
+            free(nc);
+            chunk = exp;
+        }
+    }
+    _Atomic(pollDesc *) *slot = &chunk[(unsigned)fd % FDTAB_L2];
+    pollDesc *pd = atomic_load_explicit(slot, memory_order_acquire);
+    if (!pd && create) {
+        pollDesc *npd = calloc(1, sizeof *npd);
+        if (!npd)
+            return NULL;
+        npd->fd = fd;
+        npd->rt.idx = npd->wt.idx = -1;
+        if ((uintptr_t)npd >> TOKEN_PTR_BITS)
+            throw("netpoll: pollDesc above the 48-bit address space");
+        pollDesc *exp = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot, &exp, npd, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            pd = npd;
+        } else {
+            free(npd);
+            pd = exp;
+        }
+    }
+    return pd;
+}
+
+/* ---- the poller's life ------------------------------------------------------ */
+
+static _Atomic bool inited;
+static rlock initlock;
+static _Atomic int32_t waiters;   /* goroutines parked on a pollDesc (Go's netpollWaiters) */
+
+static void netpoll_init_once(void)
+{
+    if (atomic_load_explicit(&inited, memory_order_acquire))
+        return;
+    lock(&initlock);
+    if (!atomic_load_explicit(&inited, memory_order_relaxed)) {
+        netpoll_os_init();
+        atomic_store_explicit(&inited, true, memory_order_release);
+    }
+    unlock(&initlock);
+}
+
+bool netpoll_inited(void)
+{
+    return atomic_load_explicit(&inited, memory_order_acquire);
+}
+
+int32_t netpoll_waiters(void)
+{
+    return atomic_load(&waiters);
+}
+
+glist netpoll_poll(int64_t delay)
+{
+    glist l = {NULL, 0};
+    if (netpoll_inited())
+        netpoll_os_poll(delay, &l);
+    return l;
+}
+
+void netpoll_break(void)
+{
+    if (netpoll_inited())
+        netpoll_os_break();
+}
+
+/* ---- waiting and waking (Go's netpollblock / netpollunblock) --------------- */
+
+static inline _Atomic uintptr_t *gpp_of(pollDesc *pd, int mode)
+{
+    return mode == NETPOLL_READ ? &pd->rg : &pd->wg;
+}
+
+/* Take the waiter of one direction out. ioready: readiness (leaves
+ * PD_READY); else an error (close, deadline: leaves PD_NIL). Returns the
+ * parked G to ready, or NULL. */
+static G *netpollunblock(pollDesc *pd, int mode, bool ioready)
+{
+    _Atomic uintptr_t *gpp = gpp_of(pd, mode);
+    for (;;) {
+        uintptr_t old = atomic_load(gpp);
+        if (old == PD_READY)
+            return NULL;
+        if (old == PD_NIL && !ioready)
+            return NULL;   /* the next operation checks for errors before it waits */
+        uintptr_t new = ioready ? PD_READY : PD_NIL;
+        if (atomic_compare_exchange_strong(gpp, &old, new)) {
+            if (old > PD_WAIT) {
+                atomic_fetch_sub(&waiters, 1);
+                return (G *)old;
+            }
+            return NULL;
+        }
+    }
+}
+
+static void glist_push(glist *l, G *gp)
+{
+    gp->schedlink = l->head;
+    l->head = gp;
+    l->n++;
+}
+
+void netpoll_ready(uint64_t token, int modes, glist *out)
+{
+    pollDesc *pd = (pollDesc *)(uintptr_t)(token & TOKEN_PTR_MASK);
+    if (TOKEN_SEQ(atomic_load(&pd->fdseq)) != (token & ~TOKEN_PTR_MASK))
+        return;   /* an event of an earlier fd with this number */
+    G *gp;
+    if ((modes & NETPOLL_READ) && (gp = netpollunblock(pd, NETPOLL_READ, true)))
+        glist_push(out, gp);
+    if ((modes & NETPOLL_WRITE) && (gp = netpollunblock(pd, NETPOLL_WRITE, true)))
+        glist_push(out, gp);
+}
+
+/* 0, or the error an operation in this direction must return now. */
+static int pd_check(pollDesc *pd, int mode)
+{
+    if (atomic_load(&pd->ref) & 1)
+        return EBADF;
+    if (atomic_load(mode == NETPOLL_READ ? &pd->rd : &pd->wd) < 0)
+        return ETIMEDOUT;
+    return 0;
+}
+
+/* Park callback, on g0 with gp WAITING: publish gp in the word. If the
+ * word changed since PD_WAIT was set, the wake-up already happened:
+ * ready gp now. */
+static void netpollblockcommit(G *gp, void *arg)
+{
+    _Atomic uintptr_t *gpp = arg;
+    atomic_fetch_add(&waiters, 1);   /* before publishing: the waker subtracts */
+    uintptr_t w = PD_WAIT;
+    if (atomic_compare_exchange_strong(gpp, &w, (uintptr_t)gp))
+        return;
+    atomic_fetch_sub(&waiters, 1);
+    goready(gp);
+}
+
+/* Wait for readiness in one direction. True if the fd became ready, false
+ * if the wait ended for an error (the caller checks pd_check). */
+static bool netpollblock(pollDesc *pd, int mode)
+{
+    _Atomic uintptr_t *gpp = gpp_of(pd, mode);
+    for (;;) {
+        uintptr_t old = PD_READY;
+        if (atomic_compare_exchange_strong(gpp, &old, PD_NIL))
+            return true;
+        if (old == PD_NIL) {
+            if (atomic_compare_exchange_strong(gpp, &old, PD_WAIT))
+                break;
+            continue;
+        }
+        throw("netpoll: two goroutines wait on one fd in one direction");
+    }
+    /* the store of PD_WAIT comes before this check, and close/expiry set
+     * their flag before they look at the word: one of us sees the other */
+    if (pd_check(pd, mode) == 0)
+        gopark(netpollblockcommit, gpp);
+    uintptr_t old = atomic_exchange(gpp, PD_NIL);
+    if (old > PD_WAIT)
+        throw("netpoll: corrupted pollDesc");
+    return old == PD_READY;
+}
+
+/* Go's poll_runtime_pollWait: 0 when the caller should retry its call. */
+static int pd_wait(pollDesc *pd, int mode)
+{
+    int e = pd_check(pd, mode);
+    if (e)
+        return e;
+    while (!netpollblock(pd, mode)) {
+        if ((e = pd_check(pd, mode)))
+            return e;
+        /* a stale or spurious wake-up: wait again */
+    }
+    return 0;
+}
+
+/* ---- deadlines --------------------------------------------------------------- */
+
+static void deadline_fire(pollDesc *pd, uintptr_t seq, int mode)
+{
+    lock(&pd->lock);
+    if (seq != (mode == NETPOLL_READ ? pd->rseq : pd->wseq)) {
+        unlock(&pd->lock);
+        return;   /* the deadline changed or the fd was closed meanwhile */
+    }
+    atomic_store(mode == NETPOLL_READ ? &pd->rd : &pd->wd, -1);
+    G *gp = netpollunblock(pd, mode, false);
+    unlock(&pd->lock);
+    if (gp)
+        goready(gp);
+}
+
+static void deadline_read(void *arg, uintptr_t seq)
+{
+    deadline_fire(arg, seq, NETPOLL_READ);
+}
+
+static void deadline_write(void *arg, uintptr_t seq)
+{
+    deadline_fire(arg, seq, NETPOLL_WRITE);
+}
+
+/* A P to queue a timer on: ours, or (outside a goroutine) the first. */
+static P *timer_p(void)
+{
+    P *pp = sched_getp();
+    if (!pp && sched_running())
+        pp = __atomic_load_n(&sched.allp, __ATOMIC_ACQUIRE)[0];
+    return pp;
+}
+
+/* pd->lock held. Cancel one direction's timer and set its deadline d
+ * (0 none, -1 expired, else a nanotime in the future). */
+static void set_deadline_locked(pollDesc *pd, int mode, int64_t d)
+{
+    timer *t = mode == NETPOLL_READ ? &pd->rt : &pd->wt;
+    uintptr_t *seq = mode == NETPOLL_READ ? &pd->rseq : &pd->wseq;
+    timer_del(t);
+    ++*seq;
+    atomic_store(mode == NETPOLL_READ ? &pd->rd : &pd->wd, d);
+    if (d > 0) {
+        P *pp = timer_p();
+        if (!pp)
+            return;   /* no runtime: only plain-thread callers, who use poll timeouts */
+        t->when = d;
+        t->period = 0;
+        t->f = mode == NETPOLL_READ ? deadline_read : deadline_write;
+        t->arg = pd;
+        t->seq = *seq;
+        timer_add(pp, t);
+    }
+}
+
+/* ---- operations: acquiring the pollDesc ------------------------------------ */
+
+static __attribute__((noinline)) int errno_get(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+
+static __attribute__((noinline)) void errno_set(int e)
+{
+    __asm__ __volatile__("" ::: "memory");
+    errno = e;
+}
+
+/* pd->lock held: set the fd up for its current life. */
+static int arm_locked(pollDesc *pd)
+{
+    int fl = fcntl(pd->fd, F_GETFL);
+    if (fl < 0)
+        return errno;
+    netpoll_init_once();
+    atomic_store(&pd->rg, PD_NIL);
+    atomic_store(&pd->wg, PD_NIL);
+    atomic_store(&pd->rd, 0);
+    atomic_store(&pd->wd, 0);
+    uint64_t token = (uint64_t)(uintptr_t)pd | TOKEN_SEQ(atomic_load(&pd->fdseq));
+    int e = netpoll_os_open(pd->fd, token);
+    if (e == EPERM) {
+        pd->pollable = false;   /* a regular file or a directory: always ready */
+    } else if (e) {
+        return e;
+    } else {
+        pd->pollable = true;
+        if (!(fl & O_NONBLOCK) && fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+            e = errno;
+            netpoll_os_close(pd->fd);
+            return e;
+        }
+    }
+    atomic_store_explicit(&pd->armed, true, memory_order_release);
+    return 0;
+}
+
+static void pd_release(pollDesc *pd)
+{
+    atomic_fetch_sub(&pd->ref, 2);
+}
+
+/* Enter an operation on fd: 0 with *out set (NULL: no pollDesc, use a plain
+ * call), or an errno. */
+static int pd_acquire(int fd, pollDesc **out)
+{
+    *out = NULL;
+    if (fd < 0)
+        return EBADF;
+    pollDesc *pd = pd_lookup(fd, true);
+    if (!pd)
+        return 0;
+    for (int tries = 0;; tries++) {
+        uint32_t old = atomic_fetch_add(&pd->ref, 2);
+        if (!(old & 1))
+            break;
+        pd_release(pd);
+        /* a close is in progress. If it is in its last locked stretch,
+         * the fd number may already belong to a new file: wait it out
+         * and look again; otherwise the fd is still the one closing. */
+        lock(&pd->lock);
+        unlock(&pd->lock);
+        if (tries > 0 || (atomic_load(&pd->ref) & 1))
+            return EBADF;
+    }
+    if (!atomic_load_explicit(&pd->armed, memory_order_acquire)) {
+        lock(&pd->lock);
+        int e = atomic_load_explicit(&pd->armed, memory_order_relaxed) ? 0 : arm_locked(pd);
+        unlock(&pd->lock);
+        if (e) {
+            pd_release(pd);
+            return e;
+        }
+    }
+    *out = pd;
+    return 0;
+}
+
+/* ---- operations: the generic loop ------------------------------------------ */
+
+enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT };
+
+typedef struct ioreq {
+    int op;
+    int fd;
+    void *buf;
+    const void *cbuf;
+    size_t n;
+    const struct iovec *iov;
+    int iovcnt;
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    const struct sockaddr *caddr;
+    socklen_t caddrlen;
+} ioreq;
+
+static ssize_t do_sys(const ioreq *r)
+{
+    switch (r->op) {
+    case OP_READ:     return read(r->fd, r->buf, r->n);
+    case OP_WRITE:    return write(r->fd, r->cbuf, r->n);
+    case OP_READV:    return readv(r->fd, r->iov, r->iovcnt);
+    case OP_WRITEV:   return writev(r->fd, r->iov, r->iovcnt);
+    case OP_RECV:     return recv(r->fd, r->buf, r->n, r->flags);
+    case OP_SEND:     return send(r->fd, r->cbuf, r->n, r->flags | MSG_NOSIGNAL);
+    case OP_RECVFROM: return recvfrom(r->fd, r->buf, r->n, r->flags, r->addr, r->addrlen);
+    case OP_SENDTO:   return sendto(r->fd, r->cbuf, r->n, r->flags | MSG_NOSIGNAL, r->caddr, r->caddrlen);
+    case OP_ACCEPT:   return accept4(r->fd, r->addr, r->addrlen, SOCK_CLOEXEC);
+    }
+    return -1;
+}
+
+static int mode_of(int op)
+{
+    switch (op) {
+    case OP_WRITE: case OP_WRITEV: case OP_SEND: case OP_SENDTO:
+        return NETPOLL_WRITE;
+    }
+    return NETPOLL_READ;
+}
+
+/* Retry the call after EINTR; after ECONNABORTED for accept (the
+ * connection died in the backlog: wait for the next one, as Go). */
+static bool retry_err(int op, int e)
+{
+    return e == EINTR || (op == OP_ACCEPT && e == ECONNABORTED);
+}
+
+/* poll(2) timeout in ms for a plain thread waiting on a deadline; -1 none,
+ * 0 expired. */
+static int deadline_ms(pollDesc *pd, int mode)
+{
+    int64_t d = atomic_load(mode == NETPOLL_READ ? &pd->rd : &pd->wd);
+    if (d == 0)
+        return -1;
+    if (d < 0)
+        return 0;
+    int64_t left = d - gort_nanotime();
+    if (left <= 0)
+        return 0;
+    return left / 1000000 >= 1000000000 ? 1000000000 : (int)((left + 999999) / 1000000);
+}
+
+/* A plain thread waits for fd the plain way. 0, or an errno. */
+static int thread_wait(pollDesc *pd, int mode)
+{
+    struct pollfd pfd = {pd->fd, (short)(mode == NETPOLL_READ ? POLLIN : POLLOUT), 0};
+    for (;;) {
+        int e = pd_check(pd, mode);
+        if (e)
+            return e;
+        int ms = deadline_ms(pd, mode);
+        if (ms == 0)
+            return ETIMEDOUT;
+        int n = poll(&pfd, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return errno;
+    }
+}
+
+static ssize_t fd_io(ioreq *r)
+{
+    int mode = mode_of(r->op);
+    pollDesc *pd;
+    int e = pd_acquire(r->fd, &pd);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    G *gp = getg();
+    if (!pd || !pd->pollable) {
+        /* a plain call, as a system call: it may block the thread */
+        ssize_t n;
+        do {
+            gort_entersyscall();
+            n = do_sys(r);
+            e = errno;
+            gort_exitsyscall();
+        } while (n < 0 && retry_err(r->op, e));
+        if (pd)
+            pd_release(pd);
+        if (n < 0)
+            errno_set(e);
+        return n;
+    }
+    gort_mutex *mu = mode == NETPOLL_READ ? &pd->rmu : &pd->wmu;
+    if (gp)
+        gort_mutex_lock(mu);
+    ssize_t n;
+    size_t done = 0;   /* OP_WRITE, OP_SEND: bytes written so far */
+    for (;;) {
+        if ((e = pd_check(pd, mode))) {
+            n = -1;
+            break;
+        }
+        n = do_sys(r);
+        if (n >= 0) {
+            if ((r->op == OP_WRITE || r->op == OP_SEND) && (size_t)n < r->n) {
+                /* a stream write goes on until all is written, as a
+                 * blocking socket's would (and Go's Write) */
+                done += (size_t)n;
+                r->cbuf = (const char *)r->cbuf + n;
+                r->n -= (size_t)n;
+                continue;
+            }
+            break;
+        }
+        e = errno_get();
+        if (retry_err(r->op, e))
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            break;
+        e = gp ? pd_wait(pd, mode) : thread_wait(pd, mode);
+        if (e) {
+            n = -1;
+            break;
+        }
+    }
+    if (gp)
+        gort_mutex_unlock(mu);
+    pd_release(pd);
+    if (n >= 0 && (r->op == OP_WRITE || r->op == OP_SEND))
+        n += (ssize_t)done;
+    else if (n < 0 && done > 0)
+        n = (ssize_t)done;   /* the error shows on the next call */
+    else if (n < 0)
+        errno_set(e);
+    return n;
+}
+
+/* ---- the public calls ---------------------------------------------------------- */
+
+ssize_t gort_read(int fd, void *buf, size_t n)
+{
+    ioreq r = {.op = OP_READ, .fd = fd, .buf = buf, .n = n};
+    return fd_io(&r);
+}
+
+ssize_t gort_write(int fd, const void *buf, size_t n)
+{
+    ioreq r = {.op = OP_WRITE, .fd = fd, .cbuf = buf, .n = n};
+    return fd_io(&r);
+}
+
+ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    ioreq r = {.op = OP_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return fd_io(&r);
+}
+
+ssize_t gort_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    ioreq r = {.op = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return fd_io(&r);
+}
+
+ssize_t gort_recv(int fd, void *buf, size_t n, int flags)
+{
+    ioreq r = {.op = OP_RECV, .fd = fd, .buf = buf, .n = n, .flags = flags};
+    return fd_io(&r);
+}
+
+ssize_t gort_send(int fd, const void *buf, size_t n, int flags)
+{
+    ioreq r = {.op = OP_SEND, .fd = fd, .cbuf = buf, .n = n, .flags = flags};
+    return fd_io(&r);
+}
+
+ssize_t gort_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                      socklen_t *addrlen)
+{
+    ioreq r = {.op = OP_RECVFROM, .fd = fd, .buf = buf, .n = n, .flags = flags,
+               .addr = addr, .addrlen = addrlen};
+    return fd_io(&r);
+}
+
+ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                    socklen_t addrlen)
+{
+    ioreq r = {.op = OP_SENDTO, .fd = fd, .cbuf = buf, .n = n, .flags = flags,
+               .caddr = addr, .caddrlen = addrlen};
+    return fd_io(&r);
+}
+
+int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen};
+    return (int)fd_io(&r);
+}
+
+/* A non-blocking connect finished when the socket is writable; its result
+ * is SO_ERROR. A wake-up before that (an unconnected socket may report
+ * writable at registration) leaves SO_ERROR 0 and no peer: wait again. */
+int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    pollDesc *pd;
+    int e = pd_acquire(fd, &pd);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    if (!pd || !pd->pollable) {
+        int r;
+        do {
+            gort_entersyscall();
+            r = connect(fd, addr, addrlen);
+            e = errno;
+            gort_exitsyscall();
+        } while (r < 0 && e == EINTR);
+        if (pd)
+            pd_release(pd);
+        if (r < 0)
+            errno_set(e);
+        return r;
+    }
+    G *gp = getg();
+    if (gp)
+        gort_mutex_lock(&pd->wmu);
+    e = pd_check(pd, NETPOLL_WRITE);
+    if (!e && connect(fd, addr, addrlen) < 0) {
+        e = errno_get();
+        if (e == EINTR || e == EINPROGRESS || e == EALREADY) {
+            /* in progress (EINTR too: the kernel goes on connecting) */
+            for (;;) {
+                e = gp ? pd_wait(pd, NETPOLL_WRITE) : thread_wait(pd, NETPOLL_WRITE);
+                if (e)
+                    break;
+                int soerr = 0;
+                socklen_t sl = sizeof soerr;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) {
+                    e = errno_get();
+                    break;
+                }
+                if (soerr == EINPROGRESS || soerr == EALREADY || soerr == EINTR)
+                    continue;
+                if (soerr) {
+                    e = soerr;
+                    break;
+                }
+                struct sockaddr_storage peer;
+                socklen_t pl = sizeof peer;
+                if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
+                    break;   /* connected */
+                if ((e = errno_get()) != ENOTCONN)
+                    break;
+            }
+        } else if (e == EISCONN) {
+            e = 0;
+        }
+    }
+    if (gp)
+        gort_mutex_unlock(&pd->wmu);
+    pd_release(pd);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    return 0;
+}
+
+int gort_close(int fd)
+{
+    pollDesc *pd = fd >= 0 ? pd_lookup(fd, false) : NULL;
+    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire)) {
+        /* never used through the poller: a plain close (EINTR is not
+         * retried: Linux has released the fd either way) */
+        int r = close(fd);
+        return r < 0 && errno == EINTR ? 0 : r;
+    }
+    uint32_t old = atomic_fetch_or(&pd->ref, 1);
+    if (old & 1) {
+        errno_set(EBADF);   /* closed concurrently */
+        return -1;
+    }
+    /* no new operation gets in; wake the parked ones, and stop the
+     * deadline timers */
+    lock(&pd->lock);
+    set_deadline_locked(pd, NETPOLL_READ, 0);
+    set_deadline_locked(pd, NETPOLL_WRITE, 0);
+    G *rg = netpollunblock(pd, NETPOLL_READ, false);
+    G *wg = netpollunblock(pd, NETPOLL_WRITE, false);
+    unlock(&pd->lock);
+    if (rg)
+        goready(rg);
+    if (wg)
+        goready(wg);
+    /* the operations in flight see the closing bit and leave */
+    bool ing = getg() != NULL;
+    while (atomic_load(&pd->ref) >> 1) {
+        if (ing)
+            gort_yield();
+        else
+            os_yield();
+    }
+    lock(&pd->lock);
+    if (pd->pollable)
+        netpoll_os_close(fd);
+    atomic_fetch_add(&pd->fdseq, 1);
+    atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
+    int r = close(fd);
+    int e = errno;
+    atomic_store(&pd->ref, 0);
+    unlock(&pd->lock);
+    if (r < 0 && e != EINTR) {
+        errno_set(e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Deadlines: absolute gort_nanotime values; 0 clears; a past one expires
+ * at once and wakes the waiter. */
+static int set_deadline(int fd, int modes, int64_t t)
+{
+    pollDesc *pd;
+    int e = pd_acquire(fd, &pd);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    if (!pd) {
+        errno_set(ENOTSUP);
+        return -1;
+    }
+    if (t != 0 && t <= gort_nanotime())
+        t = -1;
+    G *rg = NULL, *wg = NULL;
+    lock(&pd->lock);
+    if (modes & NETPOLL_READ) {
+        set_deadline_locked(pd, NETPOLL_READ, t);
+        if (t < 0)
+            rg = netpollunblock(pd, NETPOLL_READ, false);
+    }
+    if (modes & NETPOLL_WRITE) {
+        set_deadline_locked(pd, NETPOLL_WRITE, t);
+        if (t < 0)
+            wg = netpollunblock(pd, NETPOLL_WRITE, false);
+    }
+    unlock(&pd->lock);
+    if (rg)
+        goready(rg);
+    if (wg)
+        goready(wg);
+    pd_release(pd);
+    return 0;
+}
+
+int gort_fd_set_deadline(int fd, int64_t t)
+{
+    return set_deadline(fd, NETPOLL_READ | NETPOLL_WRITE, t);
+}
+
+int gort_fd_set_read_deadline(int fd, int64_t t)
+{
+    return set_deadline(fd, NETPOLL_READ, t);
+}
+
+int gort_fd_set_write_deadline(int fd, int64_t t)
+{
+    return set_deadline(fd, NETPOLL_WRITE, t);
+}
+
+/* ---- TCP helpers ------------------------------------------------------------------ */
+
+static int resolve(const char *host, int port, bool passive, struct addrinfo **res)
+{
+    if (port < 0 || port > 65535)
+        return EINVAL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    if (host && !*host)
+        host = NULL;
+    /* name lookup may block (DNS): a system call for the scheduler */
+    gort_entersyscall();
+    int rc = getaddrinfo(host, portstr, &hints, res);
+    int e = errno;
+    gort_exitsyscall();
+    if (rc == 0)
+        return 0;
+    if (rc == EAI_SYSTEM)
+        return e ? e : EIO;
+    if (rc == EAI_MEMORY)
+        return ENOMEM;
+    return EHOSTUNREACH;
+}
+
+int gort_listen_tcp(const char *host, int port)
+{
+    struct addrinfo *res;
+    int e = resolve(host, port, true, &res);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    int fd = -1;
+    e = EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+            break;
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        errno_set(e);
+    return fd;
+}
+
+int gort_dial_tcp(const char *host, int port)
+{
+    struct addrinfo *res;
+    int e = resolve(host, port, false, &res);
+    if (e) {
+        errno_set(e);
+        return -1;
+    }
+    int fd = -1;
+    e = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (gort_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        e = errno_get();
+        gort_close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        errno_set(e);
+    return fd;
+}

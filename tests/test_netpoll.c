@@ -1,0 +1,604 @@
+/* test_netpoll.c - the netpoller and the goroutine I/O calls (netpoll.c).
+ *
+ * gort.h: in a goroutine, gort_read and friends park the goroutine, not the
+ * thread, until the fd is ready. Checked here, on GOMAXPROCS=2:
+ *   - an echo server with a goroutine per connection serves many
+ *     concurrent loopback connections (2000 at scale 1, all open at once)
+ *     from one process;
+ *   - gort_close while another goroutine is blocked reading wakes it with
+ *     EBADF (pipe and socket), never a hang;
+ *   - a read deadline fails the blocked read with ETIMEDOUT, no earlier
+ *     than the deadline (no upper bound beyond the test's own timeout),
+ *     and every later read too until it is cleared; a deadline set in the
+ *     past wakes a blocked reader; a write deadline stops a writer whose
+ *     peer does not read;
+ *   - EOF and half-close (shutdown(SHUT_WR)) over TCP;
+ *   - an fd number reused after gort_close gets no stale wake-up: neither
+ *     the old fd's pending readiness nor its deadline reaches a reader of
+ *     the new fd;
+ *   - a pipe carries 1 MiB between two goroutines that both park often;
+ *   - under a low RLIMIT_NOFILE, dial and accept get EMFILE back while an
+ *     established connection keeps working;
+ *   - bad input: EBADF for -1 and for a closed fd, ECONNREFUSED for a port
+ *     nobody listens on; outside a goroutine the calls block the thread
+ *     like the libc ones.
+ *
+ * GORT_TEST_SCALE (a positive number, default 1) scales the counts; without
+ * it, under valgrind and TSan they are a tenth.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gort.h>
+#include "test.h"
+
+#define MS ((int64_t)1000000)
+#define SEC ((int64_t)1000000000)
+
+/* errno around calls that may park: the goroutine may have moved to
+ * another thread, and the compiler may keep the old thread's errno
+ * address; reach it through functions it cannot see into. */
+static __attribute__((noinline)) int err_now(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+#define ERRNO err_now()
+
+static __attribute__((noinline)) void clear_errno(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    errno = 0;
+}
+
+static int listener_port(int lfd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    REQUIRE(getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0);
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Read exactly n bytes (false on EOF or error). */
+static bool read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = gort_read(fd, (char *)buf + got, n - got);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* ---- echo: many concurrent connections --------------------------------------- */
+
+static _Atomic int live_conns;   /* server connections not yet closed */
+
+static void echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = gort_read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (gort_write(fd, buf, (size_t)n) != n)
+            break;
+    }
+    gort_close(fd);
+    atomic_fetch_sub(&live_conns, 1);
+}
+
+typedef struct server {
+    int lfd;
+    _Atomic int accepted;
+    _Atomic int emfile;      /* accepts that failed with EMFILE/ENFILE */
+    _Atomic int other_err;
+    gort_chan *done;         /* the acceptor says it stopped */
+} server;
+
+static void acceptor(void *arg)
+{
+    server *s = arg;
+    for (;;) {
+        int fd = gort_accept(s->lfd, NULL, NULL);
+        if (fd >= 0) {
+            atomic_fetch_add(&s->accepted, 1);
+            atomic_fetch_add(&live_conns, 1);
+            gort_go(echo_conn, (void *)(intptr_t)fd);
+            continue;
+        }
+        if (ERRNO == EMFILE || ERRNO == ENFILE) {
+            atomic_fetch_add(&s->emfile, 1);
+            gort_sleep(MS);   /* as Go's http server: back off, try again */
+            continue;
+        }
+        if (ERRNO != EBADF)
+            atomic_fetch_add(&s->other_err, 1);
+        break;   /* EBADF: the listener was closed */
+    }
+    int one = 1;
+    gort_chan_send(s->done, &one);
+}
+
+static server *start_server(void)
+{
+    server *s = calloc(1, sizeof *s);
+    REQUIRE(s);
+    s->lfd = gort_listen_tcp("127.0.0.1", 0);
+    REQUIRE(s->lfd >= 0);
+    s->done = gort_chan_make(sizeof(int), 1);
+    gort_go(acceptor, s);
+    return s;
+}
+
+static void stop_server(server *s)
+{
+    CHECK(gort_close(s->lfd) == 0);
+    CHECK(gort_chan_recv(s->done, NULL));
+    CHECK(atomic_load(&s->other_err) == 0);
+    free(s);
+    /* the clients have closed their ends: the server's follow */
+    int64_t end = gort_nanotime() + 30 * SEC;
+    while (atomic_load(&live_conns) > 0 && gort_nanotime() < end)
+        gort_sleep(MS);
+    CHECK(atomic_load(&live_conns) == 0);
+}
+
+typedef struct client {
+    int port;
+    int id;
+    int rounds;
+    gort_waitgroup *dialed;  /* every client connects before any talks */
+    gort_waitgroup *finished;
+    _Atomic int *failures;
+} client;
+
+static void echo_client(void *arg)
+{
+    client *c = arg;
+    int fd = gort_dial_tcp("127.0.0.1", c->port);
+    gort_waitgroup_done(c->dialed);
+    gort_waitgroup_wait(c->dialed);
+    if (fd < 0) {
+        fprintf(stderr, "client %d: dial: %s\n", c->id, strerror(ERRNO));
+        atomic_fetch_add(c->failures, 1);
+        gort_waitgroup_done(c->finished);
+        return;
+    }
+    char msg[100], back[100];
+    for (int r = 0; r < c->rounds; r++) {
+        int len = snprintf(msg, sizeof msg, "client %d round %d: %0*d", c->id, r, 10 + r % 40, r);
+        if (gort_write(fd, msg, (size_t)len) != len || !read_full(fd, back, (size_t)len) ||
+            memcmp(msg, back, (size_t)len) != 0) {
+            fprintf(stderr, "client %d round %d: echo failed (%s)\n", c->id, r, strerror(ERRNO));
+            atomic_fetch_add(c->failures, 1);
+            break;
+        }
+    }
+    CHECK(gort_close(fd) == 0);
+    gort_waitgroup_done(c->finished);
+}
+
+static int max_conns(void)
+{
+    struct rlimit rl;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    return (int)((rl.rlim_cur - 64) / 2);   /* a client and a server fd each */
+}
+
+static void test_echo_many(void)
+{
+    int n = (int)scaled(2000);
+    if (n > max_conns()) {
+        fprintf(stderr, "echo: RLIMIT_NOFILE allows %d connections, not %d\n", max_conns(), n);
+        n = max_conns();
+    }
+    server *s = start_server();
+    int port = listener_port(s->lfd);
+    gort_waitgroup dialed = {0}, finished = {0};
+    _Atomic int failures = 0;
+    client *cs = calloc((size_t)n, sizeof *cs);
+    REQUIRE(cs);
+    gort_waitgroup_add(&dialed, n);
+    gort_waitgroup_add(&finished, n);
+    for (int i = 0; i < n; i++) {
+        cs[i] = (client){port, i, 10, &dialed, &finished, &failures};
+        gort_go(echo_client, &cs[i]);
+    }
+    gort_waitgroup_wait(&finished);
+    CHECK_MSG(atomic_load(&failures) == 0, "%d of %d clients failed", atomic_load(&failures), n);
+    CHECK(atomic_load(&s->accepted) == n);
+    stop_server(s);
+    free(cs);
+}
+
+/* ---- close while another goroutine is blocked reading ------------------------ */
+
+typedef struct blocked {
+    int fd;
+    _Atomic int state;   /* 0 not yet reading, 1 reading, 2 returned */
+    ssize_t ret;
+    int err;
+    gort_chan *done;
+} blocked;
+
+static void blocked_reader(void *arg)
+{
+    blocked *b = arg;
+    char c;
+    atomic_store(&b->state, 1);
+    b->ret = gort_read(b->fd, &c, 1);
+    b->err = ERRNO;
+    atomic_store(&b->state, 2);
+    int one = 1;
+    gort_chan_send(b->done, &one);
+}
+
+static void close_while_reading(int rfd)
+{
+    blocked b = {.fd = rfd, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(blocked_reader, &b);
+    while (atomic_load(&b.state) == 0)
+        gort_sleep(MS);
+    gort_sleep(20 * MS);   /* let it park */
+    CHECK(atomic_load(&b.state) == 1);
+    CHECK(gort_close(rfd) == 0);
+    CHECK(gort_chan_recv(b.done, NULL));
+    CHECK(b.ret == -1);
+    CHECK_MSG(b.err == EBADF, "errno %d (%s)", b.err, strerror(b.err));
+    /* and any call after the close */
+    char c;
+    clear_errno();
+    CHECK(gort_read(rfd, &c, 1) == -1 && ERRNO == EBADF);
+}
+
+static void test_close_wakes(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    close_while_reading(p[0]);
+    CHECK(gort_close(p[1]) == 0);
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    close_while_reading(sv[0]);
+    CHECK(gort_close(sv[1]) == 0);
+}
+
+/* ---- deadlines ------------------------------------------------------------------ */
+
+static void test_deadlines(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    char c;
+    /* read deadline: the blocked read fails with ETIMEDOUT, not early */
+    int64_t t0 = gort_nanotime();
+    CHECK(gort_fd_set_read_deadline(sv[0], t0 + 50 * MS) == 0);
+    clear_errno();
+    CHECK(gort_read(sv[0], &c, 1) == -1);
+    CHECK_MSG(ERRNO == ETIMEDOUT, "errno %d (%s)", ERRNO, strerror(ERRNO));
+    int64_t el = gort_nanotime() - t0;
+    CHECK_MSG(el >= 50 * MS, "timed out after %" PRId64 " us", el / 1000);
+    /* expired: later reads fail at once, even with data there */
+    CHECK(gort_write(sv[1], "x", 1) == 1);
+    clear_errno();
+    CHECK(gort_read(sv[0], &c, 1) == -1 && ERRNO == ETIMEDOUT);
+    /* cleared: the data is read */
+    CHECK(gort_fd_set_read_deadline(sv[0], 0) == 0);
+    CHECK(gort_read(sv[0], &c, 1) == 1 && c == 'x');
+
+    /* a deadline set in the past wakes a goroutine blocked reading */
+    blocked b = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(blocked_reader, &b);
+    while (atomic_load(&b.state) == 0)
+        gort_sleep(MS);
+    gort_sleep(20 * MS);
+    CHECK(atomic_load(&b.state) == 1);
+    CHECK(gort_fd_set_deadline(sv[0], gort_nanotime() - 1) == 0);
+    CHECK(gort_chan_recv(b.done, NULL));
+    CHECK(b.ret == -1 && b.err == ETIMEDOUT);
+    CHECK(gort_fd_set_deadline(sv[0], 0) == 0);
+
+    /* write deadline: the peer never reads, the buffer fills */
+    CHECK(gort_fd_set_write_deadline(sv[1], gort_nanotime() + 30 * MS) == 0);
+    static char big[1 << 16];
+    int64_t total = 0;
+    for (int i = 0; i < 10000; i++) {
+        ssize_t n = gort_write(sv[1], big, sizeof big);
+        if (n < 0) {
+            CHECK_MSG(ERRNO == ETIMEDOUT, "errno %d (%s)", ERRNO, strerror(ERRNO));
+            break;
+        }
+        total += n;
+    }
+    CHECK(total > 0 && total < 10000 * (int64_t)sizeof big);
+    CHECK(gort_close(sv[0]) == 0);
+    CHECK(gort_close(sv[1]) == 0);
+}
+
+/* ---- EOF and half-close over TCP ---------------------------------------------- */
+
+typedef struct halfclose {
+    int lfd;
+    bool ok;
+    gort_chan *done;
+} halfclose;
+
+static void halfclose_server(void *arg)
+{
+    halfclose *h = arg;
+    int fd = gort_accept(h->lfd, NULL, NULL);
+    char buf[64];
+    h->ok = fd >= 0 && read_full(fd, buf, 5) && memcmp(buf, "hello", 5) == 0 &&
+            gort_read(fd, buf, sizeof buf) == 0 &&   /* the client's SHUT_WR: EOF */
+            gort_write(fd, "bye", 3) == 3;           /* our direction still open */
+    if (fd >= 0)
+        gort_close(fd);
+    int one = 1;
+    gort_chan_send(h->done, &one);
+}
+
+static void test_half_close(void)
+{
+    halfclose h = {.lfd = gort_listen_tcp("127.0.0.1", 0), .done = gort_chan_make(sizeof(int), 1)};
+    REQUIRE(h.lfd >= 0);
+    gort_go(halfclose_server, &h);
+    int fd = gort_dial_tcp("127.0.0.1", listener_port(h.lfd));
+    REQUIRE(fd >= 0);
+    CHECK(gort_write(fd, "hello", 5) == 5);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    char buf[16];
+    CHECK(read_full(fd, buf, 3) && memcmp(buf, "bye", 3) == 0);
+    CHECK(gort_read(fd, buf, sizeof buf) == 0);   /* the server closed: EOF */
+    CHECK(gort_read(fd, buf, sizeof buf) == 0);   /* and it stays so */
+    CHECK(gort_chan_recv(h.done, NULL));
+    CHECK(h.ok);
+    CHECK(gort_close(fd) == 0);
+    CHECK(gort_close(h.lfd) == 0);
+}
+
+/* ---- fd reuse ------------------------------------------------------------------- */
+
+static void test_fd_reuse(void)
+{
+    int p1[2];
+    REQUIRE(pipe(p1) == 0);
+    /* the old read end: readiness pending that nobody consumed, and a
+     * deadline that will pass while the new fd is in use */
+    CHECK(gort_fd_set_read_deadline(p1[0], gort_nanotime() + 30 * MS) == 0);
+    CHECK(gort_write(p1[1], "old", 3) == 3);
+    gort_sleep(5 * MS);
+    CHECK(gort_close(p1[0]) == 0);
+    CHECK(gort_close(p1[1]) == 0);
+    int p2[2];
+    REQUIRE(pipe(p2) == 0);
+    if (p2[0] != p1[0] && p2[1] != p1[0])
+        fprintf(stderr, "fd reuse: the kernel did not reuse fd %d (got %d, %d)\n", p1[0], p2[0], p2[1]);
+    int rfd = p2[0] == p1[0] ? p2[0] : p2[1] == p1[0] ? p2[1] : p2[0];
+    int wfd = rfd == p2[0] ? p2[1] : p2[0];
+    if (rfd == p2[1]) {
+        /* the reused number is the write end of the new pipe: make it a
+         * socketpair instead, readable on either side */
+        close(p2[0]);
+        close(p2[1]);
+        int sv[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        rfd = sv[0];
+        wfd = sv[1];
+    }
+    blocked b = {.fd = rfd, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(blocked_reader, &b);
+    while (atomic_load(&b.state) == 0)
+        gort_sleep(MS);
+    gort_sleep(80 * MS);   /* past the old deadline */
+    CHECK_MSG(atomic_load(&b.state) == 1, "the reader of the new fd returned %zd (%s)", b.ret,
+              strerror(b.err));
+    CHECK(gort_write(wfd, "n", 1) == 1);
+    CHECK(gort_chan_recv(b.done, NULL));
+    CHECK(b.ret == 1);
+    CHECK(gort_close(rfd) == 0);
+    CHECK(gort_close(wfd) == 0);
+}
+
+/* ---- a pipe between two goroutines ------------------------------------------------- */
+
+typedef struct piper {
+    int fd;
+    size_t total;
+    uint64_t sum;
+    gort_chan *done;
+} piper;
+
+static void pipe_writer(void *arg)
+{
+    piper *p = arg;
+    unsigned char buf[3000];
+    size_t sent = 0;
+    uint64_t sum = 0;
+    while (sent < p->total) {
+        size_t n = p->total - sent < sizeof buf ? p->total - sent : sizeof buf;
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = (unsigned char)((sent + i) * 7 + 3);
+            sum += buf[i];
+        }
+        if (gort_write(p->fd, buf, n) != (ssize_t)n)
+            break;
+        sent += n;
+    }
+    p->sum = sum;
+    gort_close(p->fd);
+    int one = 1;
+    gort_chan_send(p->done, &one);
+}
+
+static void test_pipe(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    piper w = {.fd = p[1], .total = (size_t)scaled(1 << 20), .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(pipe_writer, &w);
+    unsigned char buf[1000];
+    size_t got = 0;
+    uint64_t sum = 0;
+    bool inorder = true;
+    for (;;) {
+        ssize_t n = gort_read(p[0], buf, sizeof buf);
+        if (n <= 0) {
+            CHECK(n == 0);
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != (unsigned char)((got + (size_t)i) * 7 + 3))
+                inorder = false;
+            sum += buf[i];
+        }
+        got += (size_t)n;
+    }
+    CHECK(gort_chan_recv(w.done, NULL));
+    CHECK(got == w.total);
+    CHECK(sum == w.sum);
+    CHECK(inorder);
+    CHECK(gort_close(p[0]) == 0);
+}
+
+/* ---- EMFILE ------------------------------------------------------------------------ */
+
+static void test_emfile(void)
+{
+    server *s = start_server();
+    int port = listener_port(s->lfd);
+    /* one connection established before the limit bites */
+    int keep = gort_dial_tcp("127.0.0.1", port);
+    REQUIRE(keep >= 0);
+    char buf[8];
+    CHECK(gort_write(keep, "ping", 4) == 4 && read_full(keep, buf, 4));
+
+    struct rlimit old, low;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int maxfd = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            maxfd = fd;
+    low = old;
+    low.rlim_cur = (rlim_t)maxfd + 17;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    static int held[4096];
+    int nheld = 0;
+    int dial_err = 0;
+    while (nheld < 4096) {
+        int fd = gort_dial_tcp("127.0.0.1", port);
+        if (fd < 0) {
+            dial_err = ERRNO;
+            break;
+        }
+        held[nheld++] = fd;
+    }
+    CHECK_MSG(dial_err == EMFILE, "dial failed with %d (%s) after %d connections", dial_err,
+              strerror(dial_err), nheld);
+    /* wait a little for the acceptor to hit the limit too */
+    for (int i = 0; i < 200 && atomic_load(&s->emfile) == 0; i++)
+        gort_sleep(MS);
+    CHECK_MSG(atomic_load(&s->emfile) > 0, "accept never saw EMFILE");
+    /* the established connection still works */
+    CHECK(gort_write(keep, "pong", 4) == 4 && read_full(keep, buf, 4) && memcmp(buf, "pong", 4) == 0);
+    /* give the fds back: the acceptor catches up and everything works */
+    for (int i = 0; i < nheld; i++)
+        CHECK(gort_close(held[i]) == 0);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    int fd = gort_dial_tcp("127.0.0.1", port);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(gort_write(fd, "again", 5) == 5 && read_full(fd, buf, 5) && memcmp(buf, "again", 5) == 0);
+        CHECK(gort_close(fd) == 0);
+    }
+    CHECK(gort_close(keep) == 0);
+    stop_server(s);
+}
+
+/* ---- bad input -------------------------------------------------------------------------- */
+
+static void test_bad_input(void)
+{
+    char c;
+    clear_errno();
+    CHECK(gort_read(-1, &c, 1) == -1 && ERRNO == EBADF);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    close(p[0]);   /* never used through the runtime: a plain close is fine */
+    clear_errno();
+    CHECK(gort_read(p[0], &c, 1) == -1 && ERRNO == EBADF);
+    clear_errno();
+    CHECK(gort_close(p[0]) == -1 && ERRNO == EBADF);
+    CHECK(gort_close(p[1]) == 0);
+    /* a port nobody listens on */
+    int lfd = gort_listen_tcp("127.0.0.1", 0);
+    REQUIRE(lfd >= 0);
+    int port = listener_port(lfd);
+    CHECK(gort_close(lfd) == 0);
+    clear_errno();
+    CHECK(gort_dial_tcp("127.0.0.1", port) == -1);
+    CHECK_MSG(ERRNO == ECONNREFUSED, "errno %d (%s)", ERRNO, strerror(ERRNO));
+    clear_errno();
+    CHECK(gort_dial_tcp("127.0.0.1", 70000) == -1 && ERRNO == EINVAL);
+}
+
+static void real_main(void *arg)
+{
+    (void)arg;
+    CHECK(gort_gomaxprocs(0) == 2);
+    test_bad_input();
+    test_close_wakes();
+    test_deadlines();
+    test_half_close();
+    test_fd_reuse();
+    test_pipe();
+    test_echo_many();
+    test_emfile();
+}
+
+/* Before gort_main: the plain behaviour, blocking the thread. */
+static void test_outside(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    char buf[4];
+    CHECK(gort_write(p[1], "ab", 2) == 2);
+    CHECK(gort_read(p[0], buf, sizeof buf) == 2 && memcmp(buf, "ab", 2) == 0);
+    /* the fd is non-blocking now, but the call still waits (for its deadline) */
+    CHECK(gort_fd_set_read_deadline(p[0], gort_nanotime() + 20 * MS) == 0);
+    clear_errno();
+    CHECK(gort_read(p[0], buf, sizeof buf) == -1 && ERRNO == ETIMEDOUT);
+    CHECK(gort_close(p[0]) == 0);
+    CHECK(gort_close(p[1]) == 0);
+}
+
+int main(void)
+{
+    /* room for the echo test's connections */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    test_outside();
+    gort_gomaxprocs(2);
+    CHECK(gort_main(real_main, NULL) == 0);
+    return test_done();
+}
