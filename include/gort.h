@@ -103,7 +103,8 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     on the open file description, so a dup of it shares the mode).
  *     Close such an fd with gort_close, never close(2): gort_close wakes
  *     the goroutines blocked on it, and the runtime forgets the fd; after
- *     a plain close a later fd with the same number may wait forever.
+ *     a plain close, a later fd with the same number that did not come
+ *     from gort_accept, gort_listen_tcp or gort_dial_tcp may wait forever.
  *   - gort_close wakes every goroutine blocked on the fd; they fail with
  *     EBADF, as does any call on the fd that starts during the close or
  *     after it. An invalid fd: EBADF.

@@ -17,4 +17,6 @@ for want in "spawned and finished 10000 goroutines" "1000 goroutines parked" \
             "gort_free_os_memory"; do
     grep -q "$want" <<<"$out" || { echo "showcase lacks: $want"; echo "$out"; exit 1; }
 done
+out=$("$b/echo_server" selftest 200)
+[[ $out == "echo_server: 200 clients, every echo matched" ]] || { echo "echo_server: $out"; exit 1; }
 echo "examples ok"

@@ -452,6 +452,24 @@ static int pd_acquire(int fd, pollDesc **out)
     return 0;
 }
 
+/* fd was just created (accept, socket): if its number still has a
+ * pollDesc set up for an earlier fd that was closed with close(2) rather
+ * than gort_close, forget that setup so the new fd gets registered. */
+static void pd_fresh(int fd)
+{
+    pollDesc *pd = pd_lookup(fd, false);
+    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire))
+        return;
+    lock(&pd->lock);
+    if (atomic_load(&pd->ref) == 0 && atomic_load_explicit(&pd->armed, memory_order_relaxed)) {
+        set_deadline_locked(pd, NETPOLL_READ, 0);
+        set_deadline_locked(pd, NETPOLL_WRITE, 0);
+        atomic_fetch_add(&pd->fdseq, 1);
+        atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
+    }
+    unlock(&pd->lock);
+}
+
 /* ---- operations: the generic loop ------------------------------------------ */
 
 enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT };
@@ -518,7 +536,9 @@ static int deadline_ms(pollDesc *pd, int mode)
     return left / 1000000 >= 1000000000 ? 1000000000 : (int)((left + 999999) / 1000000);
 }
 
-/* A plain thread waits for fd the plain way. 0, or an errno. */
+/* A plain thread waits for fd the plain way. 0, or an errno. It looks at
+ * the closing bit every 20 ms: poll(2) does not return when another thread
+ * starts closing the fd, and gort_close waits for this call to leave. */
 static int thread_wait(pollDesc *pd, int mode)
 {
     struct pollfd pfd = {pd->fd, (short)(mode == NETPOLL_READ ? POLLIN : POLLOUT), 0};
@@ -529,9 +549,13 @@ static int thread_wait(pollDesc *pd, int mode)
         int ms = deadline_ms(pd, mode);
         if (ms == 0)
             return ETIMEDOUT;
+        if (ms < 0 || ms > 20)
+            ms = 20;
         int n = poll(&pfd, 1, ms);
         if (n > 0)
             return 0;
+        if (n == 0 && deadline_ms(pd, mode) == 0)
+            return ETIMEDOUT;
         if (n < 0 && errno != EINTR)
             return errno;
     }
@@ -664,7 +688,10 @@ ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags, const struct s
 int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen};
-    return (int)fd_io(&r);
+    int nfd = (int)fd_io(&r);
+    if (nfd >= 0)
+        pd_fresh(nfd);
+    return nfd;
 }
 
 /* A non-blocking connect finished when the socket is writable; its result
@@ -884,6 +911,7 @@ int gort_listen_tcp(const char *host, int port)
             e = errno;
             continue;
         }
+        pd_fresh(fd);
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
@@ -914,6 +942,7 @@ int gort_dial_tcp(const char *host, int port)
             e = errno;
             continue;
         }
+        pd_fresh(fd);
         if (gort_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         e = errno_get();
