@@ -380,6 +380,7 @@ void gc_init(void)
     atomic_store(&gc.enabled, true);
     atomic_store(&gc_inited, 2);
     unlock(&initlock);
+    start_collector();   /* for the two-minute cycle, even if the heap never reaches a goal */
 }
 
 static void start_collector(void)
