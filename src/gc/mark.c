@@ -196,8 +196,10 @@ mark_in_span(gcwork *w, uintptr_t p, mspan *s)
         return;
     atomic_store_explicit(mb, 1, memory_order_relaxed);
     w->bytes += gc_object_size(s);
-    if (s->kind != HEAP_GC_NOSCAN)
+    if (s->kind != HEAP_GC_NOSCAN) {
+        __builtin_prefetch((const void *)base);
         push(w, base);
+    }
 }
 
 /* Mark the object under candidate address p (already inside the arena bounds). */
