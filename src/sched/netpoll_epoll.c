@@ -12,8 +12,10 @@
  *
  * A blocked epoll_wait is broken by an eventfd registered with token 0
  * (no pollDesc token is 0): netpoll_os_break writes to it, at most once
- * until a poll drains it (break_pending), so a storm of breaks costs one
- * write.
+ * until a blocking poll drains it (break_pending), so a storm of breaks
+ * costs one write. A poll that does not block (findrunnable, sysmon) never
+ * drains it: it may run just as another M blocks, and would steal the
+ * break meant for that M.
  *
  * Level-triggered epoll was rejected: it reports a readable socket on every
  * wait until it is drained, so every poll would return every busy fd, and
@@ -110,7 +112,11 @@ bool netpoll_os_poll(int64_t delay, glist *out)
         uint64_t token = evs[i].data.u64;
         uint32_t e = evs[i].events;
         if (token == 0) {
-            /* the break channel: drain it, then accept new breaks */
+            /* the break channel. A poll that does not block leaves it
+             * (the break is meant for an M that blocks, perhaps at this
+             * moment); a blocking one drains it, then accepts new breaks */
+            if (ms == 0)
+                continue;
             uint64_t v;
             ssize_t r = read(breakfd, &v, sizeof v);
             (void)r;
