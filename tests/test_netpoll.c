@@ -6,7 +6,8 @@
  *     concurrent loopback connections (2000 at scale 1, all open at once)
  *     from one process;
  *   - gort_close while another goroutine is blocked reading wakes it with
- *     EBADF (pipe and socket), never a hang;
+ *     EBADF (pipe and socket), never a hang; so are a second reader queued
+ *     behind the first and a writer blocked on a full buffer;
  *   - a read deadline fails the blocked read with ETIMEDOUT, no earlier
  *     than the deadline (no upper bound beyond the test's own timeout),
  *     and every later read too until it is cleared; a deadline set in the
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -276,6 +278,57 @@ static void close_while_reading(int rfd)
     char c;
     clear_errno();
     CHECK(gort_read(rfd, &c, 1) == -1 && ERRNO == EBADF);
+}
+
+typedef struct bwriter {
+    int fd;
+    _Atomic int state;   /* 0 starting, 1 the buffer is full, 2 returned */
+    int err;
+    gort_chan *done;
+} bwriter;
+
+static void blocked_writer(void *arg)
+{
+    bwriter *w = arg;
+    static char chunk[4096];
+    for (;;) {
+        /* a non-blocking probe tells when the next write will park */
+        struct pollfd pfd = {w->fd, POLLOUT, 0};
+        if (poll(&pfd, 1, 0) == 0)
+            atomic_store(&w->state, 1);
+        if (gort_write(w->fd, chunk, sizeof chunk) < 0)
+            break;
+    }
+    w->err = ERRNO;
+    atomic_store(&w->state, 2);
+    int one = 1;
+    gort_chan_send(w->done, &one);
+}
+
+/* Every goroutine blocked on the fd wakes: a reader, a second reader
+ * queued behind it, and a writer whose peer never reads. */
+static void test_close_wakes_all(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    blocked r1 = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    blocked r2 = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    bwriter w = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(blocked_reader, &r1);
+    gort_go(blocked_reader, &r2);
+    gort_go(blocked_writer, &w);
+    while (atomic_load(&r1.state) == 0 || atomic_load(&r2.state) == 0 || atomic_load(&w.state) == 0)
+        gort_sleep(MS);
+    gort_sleep(20 * MS);
+    CHECK(atomic_load(&r1.state) == 1 && atomic_load(&r2.state) == 1 && atomic_load(&w.state) == 1);
+    CHECK(gort_close(sv[0]) == 0);
+    CHECK(gort_chan_recv(r1.done, NULL));
+    CHECK(gort_chan_recv(r2.done, NULL));
+    CHECK(gort_chan_recv(w.done, NULL));
+    CHECK(r1.ret == -1 && r1.err == EBADF);
+    CHECK(r2.ret == -1 && r2.err == EBADF);
+    CHECK_MSG(w.err == EBADF, "writer: errno %d (%s)", w.err, strerror(w.err));
+    CHECK(gort_close(sv[1]) == 0);
 }
 
 static void test_close_wakes(void)
@@ -710,6 +763,8 @@ static void real_main(void *arg)
     test_bad_input();
     step("test_close_wakes");
     test_close_wakes();
+    step("test_close_wakes_all");
+    test_close_wakes_all();
     step("test_deadlines");
     test_deadlines();
     step("test_half_close");
