@@ -18,6 +18,9 @@
  *     the old fd's pending readiness nor its deadline reaches a reader of
  *     the new fd;
  *   - a pipe carries 1 MiB between two goroutines that both park often;
+ *   - readv/writev, recv/send (flags pass through), recvfrom parked until
+ *     a sendto arrives; a peer's reset (SO_LINGER 0) reads as ECONNRESET;
+ *   - signals without SA_RESTART arriving all the time: no EINTR returned;
  *   - under a low RLIMIT_NOFILE, dial and accept get EMFILE back while an
  *     established connection keeps working, and both work again once fds
  *     are freed;
@@ -48,6 +51,7 @@
 #include <sys/resource.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -618,6 +622,153 @@ static void test_emfile(void)
     stop_server(s);
 }
 
+/* ---- the other calls: readv/writev, recv/send, recvfrom/sendto; reset -------- */
+
+typedef struct udpwait {
+    int fd;
+    char buf[64];
+    ssize_t n;
+    struct sockaddr_in from;
+    gort_chan *done;
+} udpwait;
+
+static void udp_receiver(void *arg)
+{
+    udpwait *u = arg;
+    socklen_t fl = sizeof u->from;
+    u->n = gort_recvfrom(u->fd, u->buf, sizeof u->buf, 0, (struct sockaddr *)&u->from, &fl);
+    int one = 1;
+    gort_chan_send(u->done, &one);
+}
+
+static void test_other_calls(void)
+{
+    /* readv/writev and recv/send over a socketpair */
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    char a[3] = "abc", b[4] = "defg", x[3], y[4];
+    struct iovec wv[2] = {{a, 3}, {b, 4}}, rv[2] = {{x, 3}, {y, 4}};
+    CHECK(gort_writev(sv[0], wv, 2) == 7);
+    CHECK(gort_readv(sv[1], rv, 2) == 7 && memcmp(x, "abc", 3) == 0 && memcmp(y, "defg", 4) == 0);
+    CHECK(gort_send(sv[1], "hi", 2, 0) == 2);
+    char c2[2];
+    CHECK(gort_recv(sv[0], c2, 2, MSG_PEEK) == 2);   /* flags pass through */
+    CHECK(gort_recv(sv[0], c2, 2, 0) == 2 && memcmp(c2, "hi", 2) == 0);
+    CHECK(gort_close(sv[0]) == 0);
+    CHECK(gort_close(sv[1]) == 0);
+
+    /* recvfrom parks until sendto delivers a datagram */
+    int u1 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), u2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(u1 >= 0 && u2 >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    REQUIRE(bind(u1, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t sl = sizeof sa;
+    REQUIRE(getsockname(u1, (struct sockaddr *)&sa, &sl) == 0);
+    udpwait u = {.fd = u1, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(udp_receiver, &u);
+    gort_sleep(10 * MS);
+    CHECK(gort_sendto(u2, "datagram", 8, 0, (struct sockaddr *)&sa, sizeof sa) == 8);
+    CHECK(gort_chan_recv(u.done, NULL));
+    CHECK(u.n == 8 && memcmp(u.buf, "datagram", 8) == 0);
+    CHECK(u.from.sin_family == AF_INET && u.from.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    CHECK(gort_close(u1) == 0);
+    CHECK(gort_close(u2) == 0);
+}
+
+typedef struct resetter {
+    int lfd;
+    gort_chan *done;
+} resetter;
+
+/* Accept, then close with SO_LINGER 0: the peer gets a reset. */
+static void reset_server(void *arg)
+{
+    resetter *r = arg;
+    int fd = gort_accept(r->lfd, NULL, NULL);
+    if (fd >= 0) {
+        char c;
+        gort_read(fd, &c, 1);   /* wait until the client is reading */
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        gort_close(fd);
+    }
+    int one = 1;
+    gort_chan_send(r->done, &one);
+}
+
+static void test_reset(void)
+{
+    resetter r = {.lfd = gort_listen_tcp("127.0.0.1", 0), .done = gort_chan_make(sizeof(int), 1)};
+    REQUIRE(r.lfd >= 0);
+    gort_go(reset_server, &r);
+    int fd = gort_dial_tcp("127.0.0.1", listener_port(r.lfd));
+    REQUIRE(fd >= 0);
+    CHECK(gort_write(fd, "x", 1) == 1);
+    char buf[8];
+    clear_errno();
+    CHECK(gort_read(fd, buf, sizeof buf) == -1);
+    CHECK_MSG(ERRNO == ECONNRESET, "errno %d (%s)", ERRNO, strerror(ERRNO));
+    CHECK(gort_chan_recv(r.done, NULL));
+    CHECK(gort_close(fd) == 0);
+    CHECK(gort_close(r.lfd) == 0);
+}
+
+/* Signals without SA_RESTART hit the threads while goroutines and a plain
+ * thread move data through pipes: no call returns EINTR. */
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static _Atomic bool signals_stop;
+
+static void *signaller(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&signals_stop)) {
+        kill(getpid(), SIGUSR1);
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_eintr(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;   /* no SA_RESTART: blocking calls fail with EINTR */
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+    atomic_store(&signals_stop, false);
+    pthread_t t;
+    gort_entersyscall();
+    int rc = pthread_create(&t, NULL, signaller, NULL);
+    gort_exitsyscall();
+    REQUIRE(rc == 0);
+    for (int round = 0; round < 3; round++) {
+        int p[2];
+        REQUIRE(pipe(p) == 0);
+        piper w = {.fd = p[1], .total = (size_t)scaled(1 << 18), .done = gort_chan_make(sizeof(int), 1)};
+        gort_go(pipe_writer, &w);
+        unsigned char buf[512];
+        size_t got = 0;
+        ssize_t n;
+        while ((n = gort_read(p[0], buf, sizeof buf)) > 0)
+            got += (size_t)n;
+        CHECK_MSG(n == 0, "read: errno %d (%s)", ERRNO, strerror(ERRNO));
+        CHECK(gort_chan_recv(w.done, NULL));
+        CHECK(got == w.total);
+        CHECK(gort_close(p[0]) == 0);
+        gort_sleep(MS);   /* a poller that blocks gets signals too */
+    }
+    atomic_store(&signals_stop, true);
+    gort_entersyscall();
+    pthread_join(t, NULL);
+    gort_exitsyscall();
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 /* ---- bad input -------------------------------------------------------------------------- */
 
 static void test_bad_input(void)
@@ -773,6 +924,12 @@ static void real_main(void *arg)
     test_fd_reuse();
     step("test_pipe");
     test_pipe();
+    step("test_other_calls");
+    test_other_calls();
+    step("test_reset");
+    test_reset();
+    step("test_eintr");
+    test_eintr();
     step("test_echo_many");
     test_echo_many();
     step("test_emfile");
