@@ -370,6 +370,9 @@ static void set_deadline_locked(pollDesc *pd, int mode, int64_t d)
 
 /* ---- operations: acquiring the pollDesc ------------------------------------ */
 
+/* errno only through these, which the compiler cannot inline: after a park
+ * or a system call bracket the goroutine may run on another thread, whose
+ * errno lives elsewhere, and glibc's __errno_location is const (proc.c). */
 static __attribute__((noinline)) int errno_get(void)
 {
     __asm__ __volatile__("" ::: "memory");
@@ -387,7 +390,7 @@ static int arm_locked(pollDesc *pd)
 {
     int fl = fcntl(pd->fd, F_GETFL);
     if (fl < 0)
-        return errno;
+        return errno_get();
     netpoll_init_once();
     atomic_store(&pd->rg, PD_NIL);
     atomic_store(&pd->wg, PD_NIL);
@@ -402,7 +405,7 @@ static int arm_locked(pollDesc *pd)
     } else {
         pd->pollable = true;
         if (!(fl & O_NONBLOCK) && fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-            e = errno;
+            e = errno_get();
             netpoll_os_close(pd->fd);
             return e;
         }
@@ -556,8 +559,8 @@ static int thread_wait(pollDesc *pd, int mode)
             return 0;
         if (n == 0 && deadline_ms(pd, mode) == 0)
             return ETIMEDOUT;
-        if (n < 0 && errno != EINTR)
-            return errno;
+        if (n < 0 && errno_get() != EINTR)
+            return errno_get();
     }
 }
 
@@ -577,7 +580,7 @@ static ssize_t fd_io(ioreq *r)
         do {
             gort_entersyscall();
             n = do_sys(r);
-            e = errno;
+            e = errno_get();
             gort_exitsyscall();
         } while (n < 0 && retry_err(r->op, e));
         if (pd)
@@ -710,7 +713,7 @@ int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
         do {
             gort_entersyscall();
             r = connect(fd, addr, addrlen);
-            e = errno;
+            e = errno_get();
             gort_exitsyscall();
         } while (r < 0 && e == EINTR);
         if (pd)
@@ -771,7 +774,7 @@ int gort_close(int fd)
         /* never used through the poller: a plain close (EINTR is not
          * retried: Linux has released the fd either way) */
         int r = close(fd);
-        return r < 0 && errno == EINTR ? 0 : r;
+        return r < 0 && errno_get() == EINTR ? 0 : r;
     }
     uint32_t old = atomic_fetch_or(&pd->ref, 1);
     if (old & 1) {
@@ -804,7 +807,7 @@ int gort_close(int fd)
     atomic_fetch_add(&pd->fdseq, 1);
     atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
     int r = close(fd);
-    int e = errno;
+    int e = errno_get();
     atomic_store(&pd->ref, 0);
     unlock(&pd->lock);
     if (r < 0 && e != EINTR) {
@@ -884,7 +887,7 @@ static int resolve(const char *host, int port, bool passive, struct addrinfo **r
     /* name lookup may block (DNS): a system call for the scheduler */
     gort_entersyscall();
     int rc = getaddrinfo(host, portstr, &hints, res);
-    int e = errno;
+    int e = errno_get();
     gort_exitsyscall();
     if (rc == 0)
         return 0;
@@ -908,7 +911,7 @@ int gort_listen_tcp(const char *host, int port)
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
-            e = errno;
+            e = errno_get();
             continue;
         }
         pd_fresh(fd);
@@ -916,7 +919,7 @@ int gort_listen_tcp(const char *host, int port)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
             break;
-        e = errno;
+        e = errno_get();
         close(fd);
         fd = -1;
     }
@@ -939,7 +942,7 @@ int gort_dial_tcp(const char *host, int port)
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
-            e = errno;
+            e = errno_get();
             continue;
         }
         pd_fresh(fd);
