@@ -113,7 +113,8 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     direction, 0 for none. When it passes, the blocked call and every
  *     later call in that direction fail with ETIMEDOUT until the deadline
  *     is set again; a deadline in the past expires at once. Close and
- *     reuse of the fd number clear them.
+ *     reuse of the fd number clear them. (A regular file is always ready:
+ *     deadlines do not apply to it.)
  *   - Peer reset: ECONNRESET (or EPIPE on write; SIGPIPE is never raised
  *     by gort_send/gort_sendto: MSG_NOSIGNAL). Out of fds (accept, dial):
  *     EMFILE/ENFILE, returned, never fatal. End of stream: 0 bytes read.
