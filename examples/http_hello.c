@@ -87,6 +87,20 @@ static int has_body(const char *p, const char *end)
            !has_header(p, end, "Content-Length", "0\r");
 }
 
+/* put appends a response to out, writing out first if it is full (a long
+ * pipeline); -1 if that write failed. */
+static int put(int fd, char *out, size_t *olen, const char *resp, size_t rlen)
+{
+    if (*olen + rlen > OUT_SIZE) {
+        if (gort_write(fd, out, *olen) != (ssize_t)*olen)
+            return -1;
+        *olen = 0;
+    }
+    memcpy(out + *olen, resp, rlen);
+    *olen += rlen;
+    return 0;
+}
+
 static void serve_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -108,28 +122,23 @@ static void serve_conn(void *arg)
                 break;
             end += 4;
             if (has_body(in + start, end)) {
-                memcpy(out + olen, bad_request, sizeof bad_request - 1);
-                olen += sizeof bad_request - 1;
+                if (put(fd, out, &olen, bad_request, sizeof bad_request - 1) < 0)
+                    goto done;
                 close_after = 1;
                 break;
             }
             close_after = has_header(in + start, end, "Connection", "close");
-            const char *resp = close_after ? ok_close : ok_response;
-            size_t rlen = close_after ? sizeof ok_close - 1 : OK_LEN;
-            if (olen + rlen > sizeof out) {   /* flush a long pipeline */
-                if (gort_write(fd, out, olen) != (ssize_t)olen)
-                    goto done;
-                olen = 0;
-            }
-            memcpy(out + olen, resp, rlen);
-            olen += rlen;
+            int r = close_after ? put(fd, out, &olen, ok_close, sizeof ok_close - 1)
+                                : put(fd, out, &olen, ok_response, OK_LEN);
+            if (r < 0)
+                goto done;
             start = (size_t)(end - in);
             if (close_after)
                 break;
         }
         if (!close_after && start == 0 && have == sizeof in) {
-            memcpy(out + olen, too_large, sizeof too_large - 1);
-            olen += sizeof too_large - 1;
+            if (put(fd, out, &olen, too_large, sizeof too_large - 1) < 0)
+                goto done;
             close_after = 1;
         }
         if (olen > 0 && gort_write(fd, out, olen) != (ssize_t)olen)

@@ -153,13 +153,17 @@ start_server() {
     return 1
 }
 # stop_server: sets SERVER_RSS to the server's peak RSS in KiB (VmHWM) and
-# returns 1 if the server had already exited (a crash: it never exits by
+# SERVER_CPU to the CPU seconds it used (user + system), and returns 1 if the server had already exited (a crash: it never exits by
 # itself). An exited child stays a zombie until waited for, so its state is
 # read from /proc, not probed with kill -0.
 SERVER_RSS=
+SERVER_CPU=
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 stop_server() {
     local alive=0 state
     SERVER_RSS=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null)
+    SERVER_CPU=$(awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+        "/proc/$SERVER_PID/stat" 2>/dev/null)
     state=$(awk '/^State:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null)
     [ -n "$state" ] && [ "$state" != Z ] && alive=1
     kill -TERM "$SERVER_PID" 2>/dev/null
@@ -235,10 +239,10 @@ to_us() {
 }
 
 RAW=$BUILD_DIR/results.tsv
-printf 'case\timpl\trep\treq_per_s\tp50_us\tp99_us\terrors\tserver_rss_kib\tstatus\n' >"$RAW"
+printf 'case\timpl\trep\treq_per_s\tp50_us\tp99_us\terrors\tserver_rss_kib\tstatus\tserver_cpu_us_per_req\n' >"$RAW"
 
 run_one() { # <case> <impl> <rep>
-    local c=$1 impl=$2 rep=$3 load conns port slog clog out rc rps p50 p99 errs rss status
+    local c=$1 impl=$2 rep=$3 load conns port slog clog out rc rps p50 p99 errs rss cpu status
     load=$(load_of "$c"); conns=$(conns_of "$c")
     slog=$BUILD_DIR/logs/$c.$impl.$rep.server.log
     clog=$BUILD_DIR/logs/$c.$impl.$rep.client.log
@@ -273,10 +277,13 @@ run_one() { # <case> <impl> <rep>
         status=rc=$rc
     fi
     rss=$SERVER_RSS
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$impl" "$rep" "${rps:-}" "${p50:-}" "${p99:-}" \
-        "${errs:-}" "${rss:-}" "$status" >>"$RAW"
+    cpu=
+    [ -n "$SERVER_CPU" ] && [ -n "${rps:-}" ] && cpu=$(awk -v s="$SERVER_CPU" -v r="$rps" -v d="$DURATION" \
+        'BEGIN { if (r > 0) printf "%.2f", s * 1e6 / (r * d) }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$impl" "$rep" "${rps:-}" "${p50:-}" "${p99:-}" \
+        "${errs:-}" "${rss:-}" "$status" "$cpu" >>"$RAW"
     if [ $status = ok ]; then
-        note "   $c $impl #$rep: ${rps} req/s, p50 ${p50} us, p99 ${p99} us, ${errs:-0} errors, server peak RSS ${rss:-?} KiB"
+        note "   $c $impl #$rep: ${rps} req/s, p50 ${p50} us, p99 ${p99} us, ${errs:-0} errors, server ${cpu:-?} CPU us/req, peak RSS ${rss:-?} KiB"
     else
         note "   $c $impl #$rep: FAILED ($status; client log $clog, server log $slog)"
     fi
@@ -313,6 +320,7 @@ count() { # <case> <impl> [ok]
 errors_of() { # total client-reported errors over the ok runs
     awk -F'\t' -v c="$1" -v i="$2" 'NR > 1 && $1 == c && $2 == i && $9 == "ok" { s += $7 } END { print s + 0 }' "$RAW"
 }
+fmt_cpu() { awk -v v="$1" 'BEGIN { printf "%.1f µs", v }'; }
 fmt_rps() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 fmt_us() { awk -v v="$1" 'BEGIN { if (v >= 10000) printf "%.1f ms", v / 1000; else if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%.0f µs", v }'; }
 cell() { # <case> <impl> <column> <formatter>
@@ -348,10 +356,10 @@ REPORT=$BUILD_DIR/results.md
     echo "$(nproc) CPUs shared by client and server, $(uname -m), $("$GO" version 2>/dev/null | awk '{print $3}'), $("$WRK" -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo "Requests/s: higher is better (gort ÷ Go above 1.00: gort serves more); p99: lower is better (gort ÷ Go below 1.00: gort's tail is shorter)."
     echo
-    echo "| load | conns | gort req/s | Go req/s | gort ÷ Go | gort p99 | Go p99 | gort ÷ Go | gort p50 | Go p50 | gort RSS | Go RSS |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| load | conns | gort req/s | Go req/s | gort ÷ Go | gort p99 | Go p99 | gort ÷ Go | gort p50 | Go p50 | gort CPU/req | Go CPU/req | gort RSS | Go RSS |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for c in $CASES; do
-        echo "| $(label_of "$c") | $(conns_of "$c") | $(cell "$c" gort 4 fmt_rps) | $(cell "$c" go 4 fmt_rps) | $(ratio "$c" 4) | $(cell "$c" gort 6 fmt_us) | $(cell "$c" go 6 fmt_us) | $(ratio "$c" 6) | $(cell "$c" gort 5 fmt_us) | $(cell "$c" go 5 fmt_us) | $(rss_cell "$c" gort) | $(rss_cell "$c" go) |"
+        echo "| $(label_of "$c") | $(conns_of "$c") | $(cell "$c" gort 4 fmt_rps) | $(cell "$c" go 4 fmt_rps) | $(ratio "$c" 4) | $(cell "$c" gort 6 fmt_us) | $(cell "$c" go 6 fmt_us) | $(ratio "$c" 6) | $(cell "$c" gort 5 fmt_us) | $(cell "$c" go 5 fmt_us) | $(cell "$c" gort 10 fmt_cpu) | $(cell "$c" go 10 fmt_cpu) | $(rss_cell "$c" gort) | $(rss_cell "$c" go) |"
     done
     if [ ${#NOTES[@]} -gt 0 ]; then
         echo
