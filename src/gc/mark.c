@@ -446,7 +446,10 @@ static void *helper_main(void *arg)
         while (atomic_load(&phase_seq) == seen)
             os_futex_wait((uint32_t *)&phase_seq, seen, -1);
         seen = atomic_load(&phase_seq);
-        for (int spins = 0; atomic_load(&go_seq) != seen; spins++) {
+        /* wait while the mark is behind the phase we woke for. Not "until
+         * equal": a helper descheduled here for a whole cycle finds go_seq
+         * already past seen, and would spin forever */
+        for (int spins = 0; (int32_t)(atomic_load(&go_seq) - seen) < 0; spins++) {
             if (spins < 1000)
                 cpu_relax();
             else
