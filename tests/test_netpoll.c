@@ -4,7 +4,7 @@
  * thread, until the fd is ready. Checked here, on GOMAXPROCS=2:
  *   - an echo server with a goroutine per connection serves many
  *     concurrent loopback connections (2000 at scale 1, all open at once)
- *     from one process;
+ *     from one process, while a goroutine runs collections all along;
  *   - gort_close while another goroutine is blocked reading wakes it with
  *     EBADF (pipe and socket), never a hang; so are a second reader queued
  *     behind the first and a writer blocked on a full buffer;
@@ -154,7 +154,8 @@ static void acceptor(void *arg)
 
 static server *start_server(void)
 {
-    server *s = calloc(1, sizeof *s);
+    /* GC memory: it holds the channel, and malloc'd memory is no root */
+    server *s = gort_gc_alloc(sizeof *s);
     REQUIRE(s);
     s->lfd = gort_listen_tcp("127.0.0.1", 0);
     REQUIRE(s->lfd >= 0);
@@ -168,7 +169,6 @@ static void stop_server(server *s)
     CHECK(gort_close(s->lfd) == 0);
     CHECK(gort_chan_recv(s->done, NULL));
     CHECK(atomic_load(&s->other_err) == 0);
-    free(s);
     /* the clients have closed their ends: the server's follow */
     int64_t end = gort_nanotime() + 30 * SEC;
     while (atomic_load(&live_conns) > 0 && gort_nanotime() < end)
@@ -211,6 +211,23 @@ static void echo_client(void *arg)
     gort_waitgroup_done(c->finished);
 }
 
+/* Collections all through the echo test: the world stops while Ms block
+ * in the poller and goroutines park and wake. */
+static _Atomic bool collector_stop;
+
+static void collector(void *arg)
+{
+    gort_chan *done = arg;
+    while (!atomic_load(&collector_stop)) {
+        void *p = gort_gc_alloc(64);   /* something to collect */
+        (void)p;
+        gort_gc_collect();
+        gort_sleep(2 * MS);
+    }
+    int one = 1;
+    gort_chan_send(done, &one);
+}
+
 static int max_conns(void)
 {
     struct rlimit rl;
@@ -233,11 +250,16 @@ static void test_echo_many(void)
     REQUIRE(cs);
     gort_waitgroup_add(&dialed, n);
     gort_waitgroup_add(&finished, n);
+    gort_chan *cdone = gort_chan_make(sizeof(int), 1);
+    atomic_store(&collector_stop, false);
+    gort_go(collector, cdone);
     for (int i = 0; i < n; i++) {
         cs[i] = (client){port, i, 10, &dialed, &finished, &failures};
         gort_go(echo_client, &cs[i]);
     }
     gort_waitgroup_wait(&finished);
+    atomic_store(&collector_stop, true);
+    CHECK(gort_chan_recv(cdone, NULL));
     CHECK_MSG(atomic_load(&failures) == 0, "%d of %d clients failed", atomic_load(&failures), n);
     CHECK(atomic_load(&s->accepted) == n);
     stop_server(s);
