@@ -115,9 +115,11 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     is set again; a deadline in the past expires at once. Close and
  *     reuse of the fd number clear them. (A regular file is always ready:
  *     deadlines do not apply to it.)
- *   - Peer reset: ECONNRESET (or EPIPE on write; SIGPIPE is never raised
- *     by gort_send/gort_sendto: MSG_NOSIGNAL). Out of fds (accept, dial):
- *     EMFILE/ENFILE, returned, never fatal. End of stream: 0 bytes read.
+ *   - Peer reset: ECONNRESET. A write to a socket whose peer is gone
+ *     fails with EPIPE and never raises SIGPIPE (every write call here
+ *     uses MSG_NOSIGNAL on sockets); on a pipe it behaves as write(2)
+ *     (SIGPIPE unless ignored). Out of fds (accept, dial): EMFILE/ENFILE,
+ *     returned, never fatal. End of stream: 0 bytes read.
  *   - One call per direction runs at a time on an fd: goroutines that read
  *     (or accept) on one fd concurrently take turns, as in Go.
  *   - gort_write and gort_send write everything, waiting as needed (a

@@ -21,6 +21,9 @@
  *   - readv/writev, recv/send (flags pass through), recvfrom parked until
  *     a sendto arrives; a peer's reset (SO_LINGER 0) reads as ECONNRESET;
  *   - signals without SA_RESTART arriving all the time: no EINTR returned;
+ *   - closes racing with readers and writers on both ends of sockets, fd
+ *     numbers reused every round: every call ends with data, EOF, EBADF,
+ *     EPIPE (no SIGPIPE) or ECONNRESET, and nothing hangs;
  *   - under a low RLIMIT_NOFILE, dial and accept get EMFILE back while an
  *     established connection keeps working, and both work again once fds
  *     are freed;
@@ -791,6 +794,65 @@ static void test_eintr(void)
     sigaction(SIGUSR1, &old, NULL);
 }
 
+/* ---- torture: closes racing with reads and writes ------------------------------- */
+
+typedef struct racer {
+    int fd;
+    int role;                /* 0 reads, 1 writes */
+    _Atomic int *bad;        /* calls that failed with an unexpected errno */
+    gort_waitgroup *wg;
+} racer;
+
+static void race_io(void *arg)
+{
+    racer *r = arg;
+    char buf[2048];
+    memset(buf, 'r', sizeof buf);
+    for (int i = 0; i < 1000; i++) {
+        ssize_t n = r->role ? gort_write(r->fd, buf, sizeof buf) : gort_read(r->fd, buf, sizeof buf);
+        if (n > 0)
+            continue;
+        if (n == 0)
+            break;   /* EOF */
+        int e = ERRNO;
+        if (e != EBADF && e != EPIPE && e != ECONNRESET) {
+            fprintf(stderr, "race: %s failed with %d (%s)\n", r->role ? "write" : "read", e, strerror(e));
+            atomic_fetch_add(r->bad, 1);
+        }
+        break;
+    }
+    gort_waitgroup_done(r->wg);
+}
+
+/* Rounds of: a socketpair, a reader and a writer on each end, and both
+ * ends closed after a moment, while they run or wait. Every goroutine must
+ * finish with data, EOF, EBADF, EPIPE (never SIGPIPE) or ECONNRESET; fd
+ * numbers are reused from round to round. */
+static void test_close_races(void)
+{
+    int rounds = (int)scaled(300);
+    _Atomic int bad = 0;
+    for (int round = 0; round < rounds; round++) {
+        int sv[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        gort_waitgroup wg = {0};
+        racer rs[4] = {{sv[0], 0, &bad, &wg}, {sv[0], 1, &bad, &wg}, {sv[1], 0, &bad, &wg}, {sv[1], 1, &bad, &wg}};
+        gort_waitgroup_add(&wg, 4);
+        for (int i = 0; i < 4; i++)
+            gort_go(race_io, &rs[i]);
+        switch (round % 3) {
+        case 0: gort_yield(); break;
+        case 1: gort_sleep(100000); break;
+        default: break;
+        }
+        CHECK(gort_close(sv[round & 1]) == 0);
+        gort_yield();
+        CHECK(gort_close(sv[!(round & 1)]) == 0);
+        gort_waitgroup_wait(&wg);
+    }
+    CHECK_MSG(atomic_load(&bad) == 0, "%d calls failed oddly", atomic_load(&bad));
+}
+
 /* ---- bad input -------------------------------------------------------------------------- */
 
 static void test_bad_input(void)
@@ -952,6 +1014,8 @@ static void real_main(void *arg)
     test_reset();
     step("test_eintr");
     test_eintr();
+    step("test_close_races");
+    test_close_races();
     step("test_echo_many");
     test_echo_many();
     step("test_emfile");

@@ -81,6 +81,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -101,6 +102,7 @@ typedef struct pollDesc {
     _Atomic uintptr_t fdseq;   /* + 1 at each close; tags the poller's events */
     _Atomic bool armed;        /* set up for the fd's current life; release-stored under lock */
     bool pollable;             /* registered with the poller (else plain calls). Written under lock before armed */
+    bool sock;                 /* a socket: writes go through send(MSG_NOSIGNAL). Likewise */
     _Atomic int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else a nanotime */
     timer rt, wt;              /* deadline timers. Protected by lock */
     uintptr_t rseq, wseq;      /* + 1 whenever a deadline changes: stale firings are ignored. Protected by lock */
@@ -404,6 +406,8 @@ static int arm_locked(pollDesc *pd)
         return e;
     } else {
         pd->pollable = true;
+        struct stat st;
+        pd->sock = fstat(pd->fd, &st) == 0 && S_ISSOCK(st.st_mode);
         if (!(fl & O_NONBLOCK) && fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
             e = errno_get();
             netpoll_os_close(pd->fd);
@@ -490,15 +494,25 @@ typedef struct ioreq {
     socklen_t *addrlen;
     const struct sockaddr *caddr;
     socklen_t caddrlen;
+    bool sock;           /* the fd is a socket (set by fd_io) */
 } ioreq;
 
 static ssize_t do_sys(const ioreq *r)
 {
     switch (r->op) {
     case OP_READ:     return read(r->fd, r->buf, r->n);
-    case OP_WRITE:    return write(r->fd, r->cbuf, r->n);
+    case OP_WRITE:
+        /* a socket whose peer is gone fails with EPIPE, not SIGPIPE */
+        if (r->sock)
+            return send(r->fd, r->cbuf, r->n, MSG_NOSIGNAL);
+        return write(r->fd, r->cbuf, r->n);
     case OP_READV:    return readv(r->fd, r->iov, r->iovcnt);
-    case OP_WRITEV:   return writev(r->fd, r->iov, r->iovcnt);
+    case OP_WRITEV:
+        if (r->sock) {
+            struct msghdr mh = {.msg_iov = (struct iovec *)r->iov, .msg_iovlen = (size_t)r->iovcnt};
+            return sendmsg(r->fd, &mh, MSG_NOSIGNAL);
+        }
+        return writev(r->fd, r->iov, r->iovcnt);
     case OP_RECV:     return recv(r->fd, r->buf, r->n, r->flags);
     case OP_SEND:     return send(r->fd, r->cbuf, r->n, r->flags | MSG_NOSIGNAL);
     case OP_RECVFROM: return recvfrom(r->fd, r->buf, r->n, r->flags, r->addr, r->addrlen);
@@ -589,6 +603,7 @@ static ssize_t fd_io(ioreq *r)
             errno_set(e);
         return n;
     }
+    r->sock = pd->sock;
     gort_mutex *mu = mode == NETPOLL_READ ? &pd->rmu : &pd->wmu;
     if (gp)
         gort_mutex_lock(mu);
