@@ -69,6 +69,13 @@
  * Locks: pd->lock protects the deadline timers and sequence numbers and
  * the arming of the fd; it is taken before a P's timerslock and before
  * sched.lock (timer_add may wake an M), and never held across a park.
+ *
+ * Not here yet: a kqueue file behind netpoll.h (BSD, macOS); transparent
+ * interposition of the libc calls (read, accept... parking without the
+ * gort_ prefix); a pollDesc for fds made by a fork child's runtime (the
+ * child shares the parent's epoll instance: the scheduler does not run in
+ * a fork child anyway). Writes to a socket use MSG_NOSIGNAL; a pipe keeps
+ * write(2)'s SIGPIPE.
  */
 #define _GNU_SOURCE
 #include "sched/netpoll.h"
