@@ -238,8 +238,23 @@ to_us() {
         if (m < 0) print ""; else printf "%.1f", n * m }'
 }
 
+# Other work on the machine: the CPU time all processes used during a run
+# (/proc/stat) less what the server and the client used, as a share of the
+# CPUs' time. Near 0 on a quiet machine (loopback softirq work the kernel
+# does not charge to a process shows up here as a few percent).
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# child_secs: sets CHILD_SECS to the user + system seconds of this shell's
+# waited-for children (not in a $(...) subshell, which has its own).
+CHILD_SECS=
+child_secs() {
+    times >"$BUILD_DIR/logs/times.txt"
+    CHILD_SECS=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' \
+        "$BUILD_DIR/logs/times.txt")
+}
+NCPU=$(nproc)
+
 RAW=$BUILD_DIR/results.tsv
-printf 'case\timpl\trep\treq_per_s\tp50_us\tp99_us\terrors\tserver_rss_kib\tstatus\tserver_cpu_us_per_req\n' >"$RAW"
+printf 'case\timpl\trep\treq_per_s\tp50_us\tp99_us\terrors\tserver_rss_kib\tstatus\tserver_cpu_us_per_req\tother_cpu_pct\n' >"$RAW"
 
 run_one() { # <case> <impl> <rep>
     local c=$1 impl=$2 rep=$3 load conns port slog clog out rc rps p50 p99 errs rss cpu status
@@ -253,6 +268,8 @@ run_one() { # <case> <impl> <rep>
         note "   $c $impl #$rep: FAILED (the server did not start, log $slog)"
         return
     fi
+    local b0 c0 t0 b1 c1 t1 other
+    b0=$(busy_ticks); child_secs; c0=$CHILD_SECS; t0=$(date +%s%N)
     if [ "$load" = http ]; then
         timeout -k 5 "$TIMEOUT" "$WRK" -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency \
             "http://127.0.0.1:$port/" >"$clog" 2>&1
@@ -270,6 +287,7 @@ run_one() { # <case> <impl> <rep>
         read -r rps p50 p99 errs <<<"$(printf '%s\n' "$out" | awk '$1 == "result" { print $2, $3, $4, $6 }')"
         [ $rc = 1 ] && [ -n "${rps:-}" ] && rc=0   # errors are counted below
     fi
+    b1=$(busy_ticks); child_secs; c1=$CHILD_SECS; t1=$(date +%s%N)
     status=ok
     if ! stop_server; then
         status=server-died
@@ -280,10 +298,13 @@ run_one() { # <case> <impl> <rep>
     cpu=
     [ -n "$SERVER_CPU" ] && [ -n "${rps:-}" ] && cpu=$(awk -v s="$SERVER_CPU" -v r="$rps" -v d="$DURATION" \
         'BEGIN { if (r > 0) printf "%.2f", s * 1e6 / (r * d) }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$impl" "$rep" "${rps:-}" "${p50:-}" "${p99:-}" \
-        "${errs:-}" "${rss:-}" "$status" "$cpu" >>"$RAW"
+    other=$(awk -v b="$((b1 - b0))" -v hz="$CLK_TCK" -v s="${SERVER_CPU:-0}" -v c="$c1" -v c0="$c0" \
+        -v w="$((t1 - t0))" -v n="$NCPU" 'BEGIN { o = (b / hz - s - (c - c0)) / (w / 1e9 * n) * 100
+            printf "%.0f", o < 0 ? 0 : o }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$impl" "$rep" "${rps:-}" "${p50:-}" "${p99:-}" \
+        "${errs:-}" "${rss:-}" "$status" "$cpu" "$other" >>"$RAW"
     if [ $status = ok ]; then
-        note "   $c $impl #$rep: ${rps} req/s, p50 ${p50} us, p99 ${p99} us, ${errs:-0} errors, server ${cpu:-?} CPU us/req, peak RSS ${rss:-?} KiB"
+        note "   $c $impl #$rep: ${rps} req/s, p50 ${p50} us, p99 ${p99} us, ${errs:-0} errors, server ${cpu:-?} CPU us/req, peak RSS ${rss:-?} KiB, other work ${other}% CPU"
     else
         note "   $c $impl #$rep: FAILED ($status; client log $clog, server log $slog)"
     fi
@@ -361,6 +382,8 @@ REPORT=$BUILD_DIR/results.md
     for c in $CASES; do
         echo "| $(label_of "$c") | $(conns_of "$c") | $(cell "$c" gort 4 fmt_rps) | $(cell "$c" go 4 fmt_rps) | $(ratio "$c" 4) | $(cell "$c" gort 6 fmt_us) | $(cell "$c" go 6 fmt_us) | $(ratio "$c" 6) | $(cell "$c" gort 5 fmt_us) | $(cell "$c" go 5 fmt_us) | $(cell "$c" gort 10 fmt_cpu) | $(cell "$c" go 10 fmt_cpu) | $(rss_cell "$c" gort) | $(rss_cell "$c" go) |"
     done
+    busy=$(awk -F'\t' 'NR > 1 && $11 != "" && $11 > 10 { printf "%s%s %s #%s (%s%%)", sep, $1, $2, $3, $11; sep = ", " }' "$RAW")
+    [ -n "$busy" ] && NOTES+=("runs that shared the CPUs with other work (more than 10% of the CPUs' time): $busy; rerun on a quiet machine")
     if [ ${#NOTES[@]} -gt 0 ]; then
         echo
         for n in "${NOTES[@]}"; do echo "- note: $n"; done
