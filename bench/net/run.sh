@@ -389,8 +389,8 @@ REPORT=$BUILD_DIR/results.md
         for n in "${NOTES[@]}"; do echo "- note: $n"; done
     fi
     echo
-    echo "Load average before the runs: $LOAD0; after: $LOAD1 (the benchmark itself keeps it near 2: anything"
-    echo "well above means other work shared the CPUs). Raw runs: $RAW; client and server output per run:"
-    echo "$BUILD_DIR/logs/. Wall time of the runs: $((T1 - T0)) s."
+    echo "Load average before the runs: $LOAD0; after: $LOAD1 (the benchmark's own threads count in it; the"
+    echo "other-work column of the raw runs is the measure of interference). Raw runs: $RAW;"
+    echo "client and server output per run: $BUILD_DIR/logs/. Wall time of the runs: $((T1 - T0)) s."
 } >"$REPORT"
 cat "$REPORT"
