@@ -374,7 +374,7 @@ label_of() {
 REPORT=$BUILD_DIR/results.md
 {
     echo "Network benchmark: medians of $REPEAT interleaved runs of ${DURATION} s$([ "$QUICK" != 0 ] && echo ' (QUICK)'), servers at GOMAXPROCS=$PROCS, clients with $THREADS threads."
-    echo "$(nproc) CPUs shared by client and server, $(uname -m), $("$GO" version 2>/dev/null | awk '{print $3}'), $("$WRK" -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "$(nproc) CPUs shared by client and server, $(uname -m), $("$GO" version 2>/dev/null | awk '{print $3}'), $([ $HAVE_WRK = 1 ] && "$WRK" -v 2>&1 | awk 'NR == 1 { print $1, $2 }' || echo "no wrk"), $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo "Requests/s: higher is better (gort ÷ Go above 1.00: gort serves more); p99: lower is better (gort ÷ Go below 1.00: gort's tail is shorter)."
     echo
     echo "| load | conns | gort req/s | Go req/s | gort ÷ Go | gort p99 | Go p99 | gort ÷ Go | gort p50 | Go p50 | gort CPU/req | Go CPU/req | gort RSS | Go RSS |"
