@@ -1063,7 +1063,10 @@ void netpoll_inject(glist *l, P *pp)
             gp = next;
         }
         unlock(&sched.lock);
-        for (int32_t i = 0; i < nglob && i < idle; i++)
+        /* idle Ps counted after the put, not before: a P that went idle
+         * in between (its M saw no global work under the lock, and may
+         * now block in the poller) must be started, or the Gs strand */
+        for (int32_t i = 0; i < nglob && atomic_load(&sched.npidle) > 0; i++)
             startm(NULL, false);
     }
     while (gp) {
