@@ -35,16 +35,6 @@
 #include "test.h"
 #include "gort_test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
-
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
-
 static void check_panics(const char *what, gort_fn fn, void *arg, const char *want)
 {
     bool completed = true;

@@ -49,13 +49,6 @@
 #include <gort.h>
 #include "test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
-
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 

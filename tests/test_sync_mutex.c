@@ -34,16 +34,6 @@
 #include "test.h"
 #include "gort_test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
-
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
-
 /* ---- mutual exclusion ------------------------------------------------------- */
 
 static gort_mutex mx;            /* zero value */

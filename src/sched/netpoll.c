@@ -920,16 +920,18 @@ static int resolve(const char *host, int port, bool passive, struct addrinfo **r
     return EHOSTUNREACH;
 }
 
-int gort_listen_tcp(const char *host, int port)
+/* A TCP socket for host:port, the first address that works: listening on
+ * it (listen) or connected to it. -1 with errno set when none does. */
+static int tcp_socket(const char *host, int port, bool listening)
 {
     struct addrinfo *res;
-    int e = resolve(host, port, true, &res);
+    int e = resolve(host, port, listening, &res);
     if (e) {
         errno_set(e);
         return -1;
     }
     int fd = -1;
-    e = EADDRNOTAVAIL;
+    e = listening ? EADDRNOTAVAIL : ECONNREFUSED;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
@@ -937,12 +939,21 @@ int gort_listen_tcp(const char *host, int port)
             continue;
         }
         pd_fresh(fd);
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+        bool ok;
+        if (listening) {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0;
+        } else {
+            ok = gort_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        }
+        if (ok)
             break;
         e = errno_get();
-        close(fd);
+        if (listening)
+            close(fd);
+        else
+            gort_close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
@@ -951,31 +962,12 @@ int gort_listen_tcp(const char *host, int port)
     return fd;
 }
 
+int gort_listen_tcp(const char *host, int port)
+{
+    return tcp_socket(host, port, true);
+}
+
 int gort_dial_tcp(const char *host, int port)
 {
-    struct addrinfo *res;
-    int e = resolve(host, port, false, &res);
-    if (e) {
-        errno_set(e);
-        return -1;
-    }
-    int fd = -1;
-    e = ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            e = errno_get();
-            continue;
-        }
-        pd_fresh(fd);
-        if (gort_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        e = errno_get();
-        gort_close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        errno_set(e);
-    return fd;
+    return tcp_socket(host, port, false);
 }
