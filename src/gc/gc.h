@@ -32,8 +32,6 @@ typedef struct gcstate {
     /* objects allocated and freed by class (small GC objects), cumulative */
     _Atomic uint64_t nmalloc[NUM_SIZE_CLASSES];
     _Atomic uint64_t nfree[NUM_SIZE_CLASSES];
-    _Atomic uint64_t nlarge_free_gc;   /* large GC objects freed by sweeping */
-    _Atomic uint64_t large_free_bytes_gc;
 } gcstate;
 
 extern gcstate gc;

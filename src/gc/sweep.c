@@ -112,9 +112,6 @@ bool sweep_span(mspan *s, bool preserve)
         if (before > nalloc)
             atomic_fetch_add_explicit(&gc.nfree[s->sizeclass], before - nalloc, memory_order_relaxed);
     } else if (nalloc == 0) {
-        atomic_fetch_add_explicit(&gc.nlarge_free_gc, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gc.large_free_bytes_gc, s->npages * PAGE_SIZE,
-                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&mheap_.large_free, s->npages * PAGE_SIZE, memory_order_relaxed);
         atomic_fetch_add_explicit(&mheap_.nlarge_free, 1, memory_order_relaxed);
     } else {
