@@ -100,11 +100,15 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *
  * Rules and errors (errno, return -1):
  *   - On its first use here an fd is put in non-blocking mode (O_NONBLOCK
- *     on the open file description, so a dup of it shares the mode).
- *     Close such an fd with gort_close, never close(2): gort_close wakes
- *     the goroutines blocked on it, and the runtime forgets the fd; after
- *     a plain close, a later fd with the same number that did not come
- *     from gort_accept, gort_listen_tcp or gort_dial_tcp may wait forever.
+ *     on the open file description, so a dup of it shares the mode);
+ *     fcntl(F_GETFL) and ioctl(FIONBIO) keep showing and setting the
+ *     program's own view. close(2) and gort_close are the same call (libc's
+ *     name is gort's, see "transparent mode" below): it wakes the
+ *     goroutines blocked on the fd and the runtime forgets the fd. An fd
+ *     closed behind the runtime's back (fclose of an fdopen'ed socket, a
+ *     raw system call) is forgotten when its number comes back from
+ *     socket, accept, pipe or dup; until then a new fd of that number
+ *     opened another way may see stale state.
  *   - gort_close wakes every goroutine blocked on the fd; they fail with
  *     EBADF, as does any call on the fd that starts during the close or
  *     after it. An invalid fd: EBADF.
@@ -128,7 +132,21 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     the error. The others return what one system call did.
  *   - gort_accept returns a close-on-exec fd; ECONNABORTED is retried.
  *   - Outside a goroutine (a plain thread, or before gort_main) they block
- *     the thread, like the libc calls, honouring deadlines. */
+ *     the thread, like the libc calls, honouring deadlines.
+ *
+ * Transparent mode: libgort (not libgort-malloc) also defines libc's own
+ * read, write, readv, writev, recv, send, recvfrom, sendto, accept,
+ * accept4, connect, close, poll, sleep, usleep, nanosleep and
+ * clock_nanosleep (plus socket, socketpair, pipe, pipe2, dup, dup2, dup3,
+ * fcntl and ioctl to keep its per-fd state right, and getaddrinfo and
+ * getnameinfo). In a goroutine, on a socket, pipe or FIFO the program
+ * holds in blocking mode, they park the goroutine like the gort_ calls,
+ * with libc's semantics otherwise (SIGPIPE on sockets, accept's flags as
+ * asked, EAGAIN on fds the program made non-blocking, no EINTR). poll
+ * waits for all its fds and its timeout at once; the sleeps are
+ * gort_sleep. Regular files, fds 0-2 and name lookups are bracketed like
+ * gort_entersyscall. Outside goroutines, and inside a gort_entersyscall
+ * bracket, they are exactly libc's. GORT_DEBUG=nethook=0 turns it off. */
 GORT_API ssize_t gort_read(int fd, void *buf, size_t n);
 GORT_API ssize_t gort_write(int fd, const void *buf, size_t n);
 GORT_API ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt);

@@ -298,7 +298,9 @@ struct G {
     int saved_errno;           /* errno belongs to the goroutine */
     _Atomic bool preempt;      /* sysmon asks it to yield at the next runtime call */
     int lockedcount;           /* lock_os_thread nesting */
-    timer sleeptimer;          /* gort_sleep */
+    timer sleeptimer;          /* gort_sleep; poll(2)'s timeout (netpoll.c) */
+    _Atomic uintptr_t pollword;  /* poll(2) in a goroutine: PW_* (netpoll.c). Atomic */
+    _Atomic uintptr_t pollseq;   /* + 1 at each wait of poll(2): stale timers are ignored. Atomic */
     void *tsan_fiber;          /* sanitizer fiber handles (sanitize.h) */
     uint32_t tsan_uses;
     void *asan_fake_stack;

@@ -6,8 +6,12 @@
  *                  (each one's P counted toward the other's stop)
  *   shrink_cache   shrinking GOMAXPROCS from a goroutine on a removed P
  *                  left two Ps sharing one allocator cache
+ *   signal_mask    Ms that sysmon started inherited its mask (every signal
+ *                  blocked): goroutines there never got SIGPIPE & co.
  */
+#include <signal.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "export_test.h"
 #include "gort.h"
@@ -74,9 +78,52 @@ static void shrink_cache(void)
         gort_sleep(MS);
 }
 
+static atomic_int masked, sampled, blockers_done;
+
+/* A goroutine in a long system call: sysmon hands its P to an M it
+ * starts itself. */
+static void blocker(void *arg)
+{
+    (void)arg;
+    gort_entersyscall();
+    struct timespec ts = {0, 50 * MS};
+    nanosleep(&ts, NULL);
+    gort_exitsyscall();
+    atomic_fetch_add(&blockers_done, 1);
+}
+
+static void sampler(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&blockers_done) < 4) {
+        sigset_t cur;
+        pthread_sigmask(SIG_BLOCK, NULL, &cur);
+        if (sigismember(&cur, SIGPIPE) || sigismember(&cur, SIGINT))
+            atomic_fetch_add(&masked, 1);
+        atomic_fetch_add(&sampled, 1);
+        gort_yield();
+    }
+}
+
+static void signal_mask(void)
+{
+    gort_gomaxprocs(2);
+    for (int i = 0; i < 4; i++)
+        gort_go(sampler, NULL);
+    for (int i = 0; i < 4; i++)
+        gort_go(blocker, NULL);
+    while (atomic_load(&blockers_done) < 4)
+        gort_sleep(MS);
+    gort_sleep(10 * MS);
+    CHECK(atomic_load(&sampled) > 0);
+    CHECK_MSG(atomic_load(&masked) == 0, "%d of %d samples ran with signals blocked",
+              atomic_load(&masked), atomic_load(&sampled));
+}
+
 static void real_main(void *arg)
 {
     (void)arg;
+    signal_mask();   /* first: the Ms it needs must be new ones */
     gort_gomaxprocs(1);
     locked_sleep();
     gort_gomaxprocs(4);

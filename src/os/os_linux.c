@@ -91,7 +91,9 @@ void os_usleep(uint32_t us)
 {
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
     int saved = errno;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    /* the system call itself: nanosleep(3) is interposed in goroutines
+     * (sched/hook.c), and the runtime's own waits must block the thread */
+    while (syscall(SYS_nanosleep, &ts, &ts) != 0 && errno == EINTR)
         ;
     errno = saved;
 }
@@ -118,7 +120,7 @@ int os_gettid(void)
 void os_write_stderr(const char *s, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(2, s, n);
+        ssize_t w = syscall(SYS_write, 2, s, n);   /* not the interposed write(3) */
         if (w < 0) {
             if (errno == EINTR)
                 continue;

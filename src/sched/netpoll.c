@@ -44,7 +44,10 @@
  * for the operations in flight to leave, and only then unregisters and
  * closes the fd, under pd->lock, and clears the word. So the kernel never
  * reuses the fd number while an operation of the old fd may still issue a
- * system call on it. Events already taken from the kernel for the old fd
+ * system call on it. An fd that no operation has armed yet is closed the
+ * same way (and gets its pollDesc then): an operation that entered just
+ * before the bit may be arming it, and only the bit tells it to leave.
+ * Events already taken from the kernel for the old fd
  * carry the old sequence number (low 16 bits of fdseq, in the token) and
  * are dropped; deadline timers carry their own sequence numbers. A late
  * wake-up that slips through is harmless anyway: a woken goroutine retries
@@ -70,12 +73,19 @@
  * the arming of the fd; it is taken before a P's timerslock and before
  * sched.lock (timer_add may wake an M), and never held across a park.
  *
- * Not here yet: a kqueue file behind netpoll.h (BSD, macOS); transparent
- * interposition of the libc calls (read, accept... parking without the
- * gort_ prefix); a pollDesc for fds made by a fork child's runtime (the
- * child shares the parent's epoll instance: the scheduler does not run in
- * a fork child anyway). Writes to a socket use MSG_NOSIGNAL; a pipe keeps
- * write(2)'s SIGPIPE.
+ * Transparent mode (hook.c defines libc's names): the same operations,
+ * asked for with ioreq.hook. hook_route picks, per call, libc's call as
+ * is (a plain thread, an fd the program made non-blocking, MSG_DONTWAIT),
+ * a bracketed one (stdio, which is shared with the parent and must stay
+ * blocking) or the pollDesc; pd->user_nb keeps the program's view of
+ * O_NONBLOCK apart from the runtime's. poll(2) in a goroutine hangs a
+ * node on each fd's pollDesc and parks (netpoll_pollfds).
+ *
+ * Not here yet: a kqueue file behind netpoll.h (BSD, macOS); a pollDesc
+ * for fds made by a fork child's runtime (the child shares the parent's
+ * epoll instance: the scheduler does not run in a fork child anyway).
+ * The gort_ calls write to a socket with MSG_NOSIGNAL; a pipe keeps
+ * write(2)'s SIGPIPE, as do the libc names on sockets.
  */
 #define _GNU_SOURCE
 #include "sched/netpoll.h"
@@ -110,10 +120,14 @@ typedef struct pollDesc {
     _Atomic bool armed;        /* set up for the fd's current life; release-stored under lock */
     bool pollable;             /* registered with the poller (else plain calls). Written under lock before armed */
     bool sock;                 /* a socket: writes go through send(MSG_NOSIGNAL). Likewise */
+    _Atomic bool user_nb;      /* the user's view: O_NONBLOCK (hook.c). Set when armed, then by fcntl/ioctl */
     _Atomic int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else a nanotime */
     timer rt, wt;              /* deadline timers. Protected by lock */
     uintptr_t rseq, wseq;      /* + 1 whenever a deadline changes: stale firings are ignored. Protected by lock */
     gort_mutex rmu, wmu;       /* one operation per direction at a time */
+    rlock plock;               /* pollers; a leaf lock */
+    struct pollnode *pollers;  /* goroutines in poll(2) on this fd (netpoll_pollfds). Protected by plock */
+    _Atomic int32_t npollers;  /* their number, read without plock by the poller */
 } pollDesc;
 
 /* ---- the fd table: fd -> pollDesc, lock-free reads ------------------------- */
@@ -244,6 +258,8 @@ static void glist_push(glist *l, G *gp)
     l->n++;
 }
 
+static void pollers_wake(pollDesc *pd, glist *out);
+
 void netpoll_ready(uint64_t token, int modes, glist *out)
 {
     pollDesc *pd = (pollDesc *)(uintptr_t)(token & TOKEN_PTR_MASK);
@@ -254,6 +270,7 @@ void netpoll_ready(uint64_t token, int modes, glist *out)
         glist_push(out, gp);
     if ((modes & NETPOLL_WRITE) && (gp = netpollunblock(pd, NETPOLL_WRITE, true)))
         glist_push(out, gp);
+    pollers_wake(pd, out);
 }
 
 /* 0, or the error an operation in this direction must return now. */
@@ -394,12 +411,23 @@ static __attribute__((noinline)) void errno_set(int e)
     errno = e;
 }
 
+int netpoll_errno_get(void)
+{
+    return errno_get();
+}
+
+void netpoll_errno_set(int e)
+{
+    errno_set(e);
+}
+
 /* pd->lock held: set the fd up for its current life. */
 static int arm_locked(pollDesc *pd)
 {
-    int fl = fcntl(pd->fd, F_GETFL);
+    int fl = real_fcntl(pd->fd, F_GETFL, NULL);
     if (fl < 0)
         return errno_get();
+    atomic_store(&pd->user_nb, (fl & O_NONBLOCK) != 0);
     netpoll_init_once();
     atomic_store(&pd->rg, PD_NIL);
     atomic_store(&pd->wg, PD_NIL);
@@ -415,7 +443,8 @@ static int arm_locked(pollDesc *pd)
         pd->pollable = true;
         struct stat st;
         pd->sock = fstat(pd->fd, &st) == 0 && S_ISSOCK(st.st_mode);
-        if (!(fl & O_NONBLOCK) && fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        if (!(fl & O_NONBLOCK) &&
+            real_fcntl(pd->fd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK)) < 0) {
             e = errno_get();
             netpoll_os_close(pd->fd);
             return e;
@@ -486,47 +515,45 @@ static void pd_fresh(int fd)
 
 /* ---- operations: the generic loop ------------------------------------------ */
 
-enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT };
 
-typedef struct ioreq {
-    int op;
-    int fd;
-    void *buf;
-    const void *cbuf;
-    size_t n;
-    const struct iovec *iov;
-    int iovcnt;
-    int flags;
-    struct sockaddr *addr;
-    socklen_t *addrlen;
-    const struct sockaddr *caddr;
-    socklen_t caddrlen;
-    bool sock;           /* the fd is a socket (set by fd_io) */
-} ioreq;
-
+/* A call on a socket from the gort_ API never raises SIGPIPE; one made
+ * through a libc name (hook.c) keeps libc's behaviour. */
 static ssize_t do_sys(const ioreq *r)
 {
+    int nosig = r->hook ? 0 : MSG_NOSIGNAL;
     switch (r->op) {
-    case OP_READ:     return read(r->fd, r->buf, r->n);
+    case OP_READ:     return real_read(r->fd, r->buf, r->n);
     case OP_WRITE:
-        /* a socket whose peer is gone fails with EPIPE, not SIGPIPE */
-        if (r->sock)
-            return send(r->fd, r->cbuf, r->n, MSG_NOSIGNAL);
-        return write(r->fd, r->cbuf, r->n);
-    case OP_READV:    return readv(r->fd, r->iov, r->iovcnt);
+        if (r->sock) {
+            ssize_t n = real_sendto(r->fd, r->cbuf, r->n, nosig, NULL, 0);
+            if (n >= 0 || errno_get() != ENOTSOCK)
+                return n;
+            /* the number was reused behind the runtime's back (closed by
+             * libc itself, say): not a socket any more */
+        }
+        return real_write(r->fd, r->cbuf, r->n);
+    case OP_READV:    return real_readv(r->fd, r->iov, r->iovcnt);
     case OP_WRITEV:
         if (r->sock) {
             struct msghdr mh = {.msg_iov = (struct iovec *)r->iov, .msg_iovlen = (size_t)r->iovcnt};
-            return sendmsg(r->fd, &mh, MSG_NOSIGNAL);
+            ssize_t n = real_sendmsg(r->fd, &mh, nosig);
+            if (n >= 0 || errno_get() != ENOTSOCK)
+                return n;
         }
-        return writev(r->fd, r->iov, r->iovcnt);
-    case OP_RECV:     return recv(r->fd, r->buf, r->n, r->flags);
-    case OP_SEND:     return send(r->fd, r->cbuf, r->n, r->flags | MSG_NOSIGNAL);
-    case OP_RECVFROM: return recvfrom(r->fd, r->buf, r->n, r->flags, r->addr, r->addrlen);
-    case OP_SENDTO:   return sendto(r->fd, r->cbuf, r->n, r->flags | MSG_NOSIGNAL, r->caddr, r->caddrlen);
-    case OP_ACCEPT:   return accept4(r->fd, r->addr, r->addrlen, SOCK_CLOEXEC);
+        return real_writev(r->fd, r->iov, r->iovcnt);
+    case OP_RECV:     return real_recvfrom(r->fd, r->buf, r->n, r->flags, NULL, NULL);
+    case OP_SEND:     return real_sendto(r->fd, r->cbuf, r->n, r->flags | nosig, NULL, 0);
+    case OP_RECVFROM: return real_recvfrom(r->fd, r->buf, r->n, r->flags, r->addr, r->addrlen);
+    case OP_SENDTO:   return real_sendto(r->fd, r->cbuf, r->n, r->flags | nosig, r->caddr, r->caddrlen);
+    case OP_ACCEPT:   return real_accept4(r->fd, r->addr, r->addrlen, r->flags);
     }
+    errno_set(EINVAL);
     return -1;
+}
+
+ssize_t netpoll_sys(const ioreq *r)
+{
+    return do_sys(r);
 }
 
 static int mode_of(int op)
@@ -575,7 +602,7 @@ static int thread_wait(pollDesc *pd, int mode)
             return ETIMEDOUT;
         if (ms < 0 || ms > 20)
             ms = 20;
-        int n = poll(&pfd, 1, ms);
+        int n = real_poll(&pfd, 1, ms);
         if (n > 0)
             return 0;
         if (n == 0 && deadline_ms(pd, mode) == 0)
@@ -585,16 +612,92 @@ static int thread_wait(pollDesc *pd, int mode)
     }
 }
 
+/* ---- transparent mode: how a libc name's call goes (hook.c) ---------------- */
+
+/* Fds below NB_FDS that a goroutine found non-blocking without arming
+ * them: their calls go straight to libc without asking fcntl each time.
+ * A bit is cleared when its fd is closed or born here or its flags are
+ * set through fcntl or ioctl. */
+#define NB_FDS 65536
+static _Atomic uint64_t nbfds[NB_FDS / 64];
+
+static bool nb_known(int fd)
+{
+    return (unsigned)fd < NB_FDS &&
+           (atomic_load_explicit(&nbfds[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+}
+
+static void nb_note(int fd, bool on)
+{
+    if ((unsigned)fd >= NB_FDS)
+        return;
+    uint64_t bit = (uint64_t)1 << (fd % 64);
+    if (on)
+        atomic_fetch_or_explicit(&nbfds[fd / 64], bit, memory_order_relaxed);
+    else if (atomic_load_explicit(&nbfds[fd / 64], memory_order_relaxed) & bit)
+        atomic_fetch_and_explicit(&nbfds[fd / 64], ~bit, memory_order_relaxed);
+}
+
+enum {
+    ROUTE_DIRECT,    /* libc's call, once, as is */
+    ROUTE_SYSCALL,   /* libc's call bracketed by gort_entersyscall */
+    ROUTE_POLLER     /* through the pollDesc: park, or block as libc would */
+};
+
+/* How a call through a libc name on fd goes (hook.c's table). dontwait:
+ * the call must not wait (MSG_DONTWAIT). */
+static int hook_route(int fd, bool dontwait)
+{
+    pollDesc *pd = pd_lookup(fd, false);
+    if (pd && atomic_load_explicit(&pd->armed, memory_order_acquire)) {
+        if (dontwait || (pd->pollable && atomic_load(&pd->user_nb)))
+            return ROUTE_DIRECT;
+        return ROUTE_POLLER;   /* a plain thread too: the runtime made it non-blocking */
+    }
+    if (!netpoll_hook_g() || dontwait || nb_known(fd))
+        return ROUTE_DIRECT;
+    int fl = real_fcntl(fd, F_GETFL, NULL);
+    if (fl < 0)
+        return ROUTE_DIRECT;   /* it fails as libc's would (EBADF) */
+    if (fl & O_NONBLOCK) {
+        nb_note(fd, true);
+        return ROUTE_DIRECT;
+    }
+    if (fd <= 2)
+        return ROUTE_SYSCALL;  /* stdio: shared with the parent, stays blocking */
+    return ROUTE_POLLER;
+}
+
+static bool dontwait_op(const ioreq *r)
+{
+    return (r->op == OP_RECV || r->op == OP_SEND || r->op == OP_RECVFROM || r->op == OP_SENDTO) &&
+           (r->flags & MSG_DONTWAIT);
+}
+
 static ssize_t fd_io(ioreq *r)
 {
     int mode = mode_of(r->op);
+    if (r->hook) {
+        switch (hook_route(r->fd, dontwait_op(r))) {
+        case ROUTE_DIRECT:
+            return do_sys(r);
+        case ROUTE_SYSCALL: {
+            gort_entersyscall();
+            ssize_t n = do_sys(r);
+            int e = errno_get();
+            gort_exitsyscall();
+            errno_set(e);
+            return n;
+        }
+        }
+    }
     pollDesc *pd;
     int e = pd_acquire(r->fd, &pd);
     if (e) {
         errno_set(e);
         return -1;
     }
-    G *gp = getg();
+    G *gp = r->hook ? netpoll_hook_g() : getg();   /* hook: in a syscall bracket, block */
     if (!pd || !pd->pollable) {
         /* a plain call, as a system call: it may block the thread */
         ssize_t n;
@@ -656,6 +759,11 @@ static ssize_t fd_io(ioreq *r)
     return n;
 }
 
+ssize_t netpoll_io(ioreq *r)
+{
+    return fd_io(r);
+}
+
 /* ---- the public calls ---------------------------------------------------------- */
 
 ssize_t gort_read(int fd, void *buf, size_t n)
@@ -712,7 +820,7 @@ ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags, const struct s
 
 int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-    ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen};
+    ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen, .flags = SOCK_CLOEXEC};
     int nfd = (int)fd_io(&r);
     if (nfd >= 0)
         pd_fresh(nfd);
@@ -722,8 +830,22 @@ int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 /* A non-blocking connect finished when the socket is writable; its result
  * is SO_ERROR. A wake-up before that (an unconnected socket may report
  * writable at registration) leaves SO_ERROR 0 and no peer: wait again. */
-int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool hook)
 {
+    if (hook) {
+        switch (hook_route(fd, false)) {
+        case ROUTE_DIRECT:
+            return real_connect(fd, addr, addrlen);
+        case ROUTE_SYSCALL: {
+            gort_entersyscall();
+            int r = real_connect(fd, addr, addrlen);
+            int e = errno_get();
+            gort_exitsyscall();
+            errno_set(e);
+            return r;
+        }
+        }
+    }
     pollDesc *pd;
     int e = pd_acquire(fd, &pd);
     if (e) {
@@ -734,7 +856,7 @@ int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
         int r;
         do {
             gort_entersyscall();
-            r = connect(fd, addr, addrlen);
+            r = real_connect(fd, addr, addrlen);
             e = errno_get();
             gort_exitsyscall();
         } while (r < 0 && e == EINTR);
@@ -744,11 +866,11 @@ int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
             errno_set(e);
         return r;
     }
-    G *gp = getg();
+    G *gp = hook ? netpoll_hook_g() : getg();
     if (gp)
         gort_mutex_lock(&pd->wmu);
     e = pd_check(pd, NETPOLL_WRITE);
-    if (!e && connect(fd, addr, addrlen) < 0) {
+    if (!e && real_connect(fd, addr, addrlen) < 0) {
         e = errno_get();
         if (e == EINTR || e == EINPROGRESS || e == EALREADY) {
             /* in progress (EINTR too: the kernel goes on connecting) */
@@ -789,13 +911,28 @@ int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     return 0;
 }
 
-int gort_close(int fd)
+int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    pollDesc *pd = fd >= 0 ? pd_lookup(fd, false) : NULL;
-    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire)) {
-        /* never used through the poller: a plain close (EINTR is not
-         * retried: Linux has released the fd either way) */
-        int r = close(fd);
+    return netpoll_connect(fd, addr, addrlen, false);
+}
+
+int netpoll_close(int fd, bool close_unknown)
+{
+    nb_note(fd, false);
+    /* An fd not armed yet is closed through the closing bit too, and its
+     * pollDesc is made here if it has none: an operation that entered
+     * just before may be arming it right now. A plain close under it
+     * would leave that operation parked on an fd the kernel dropped from
+     * the poller (no event ever comes), and the pollDesc armed for the
+     * next file with this number, which would then be used in blocking
+     * mode and never registered. */
+    pollDesc *pd = fd >= 0 ? pd_lookup(fd, close_unknown) : NULL;
+    if (!pd || (!close_unknown && !atomic_load_explicit(&pd->armed, memory_order_acquire))) {
+        if (!close_unknown)
+            return 0;
+        /* no pollDesc (fd beyond the table, out of memory): a plain close
+         * (EINTR is not retried: Linux has released the fd either way) */
+        int r = real_close(fd);
         return r < 0 && errno_get() == EINTR ? 0 : r;
     }
     uint32_t old = atomic_fetch_or(&pd->ref, 1);
@@ -815,6 +952,7 @@ int gort_close(int fd)
         goready(rg);
     if (wg)
         goready(wg);
+    pollers_wake(pd, NULL);   /* their poll(2) reports POLLNVAL */
     /* the operations in flight see the closing bit and leave */
     bool ing = getg() != NULL;
     while (atomic_load(&pd->ref) >> 1) {
@@ -823,20 +961,291 @@ int gort_close(int fd)
         else
             os_yield();
     }
+    /* nobody arms it any more: armed is final here */
     lock(&pd->lock);
-    if (pd->pollable)
-        netpoll_os_close(fd);
-    atomic_fetch_add(&pd->fdseq, 1);
-    atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
-    int r = close(fd);
+    if (atomic_load_explicit(&pd->armed, memory_order_relaxed)) {
+        if (pd->pollable)
+            netpoll_os_close(fd);
+        atomic_fetch_add(&pd->fdseq, 1);
+        atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
+    }
+    int r = real_close(fd);
     int e = errno_get();
-    atomic_store(&pd->ref, 0);
+    /* clear the closing bit alone: a pd_acquire that saw it may still
+     * hold its transient reference and will drop it itself (storing 0
+     * here would let that drop wrap the count, and the next close of
+     * this fd number would wait forever) */
+    atomic_fetch_sub(&pd->ref, 1);
     unlock(&pd->lock);
     if (r < 0 && e != EINTR) {
         errno_set(e);
         return -1;
     }
     return 0;
+}
+
+int gort_close(int fd)
+{
+    return netpoll_close(fd, true);
+}
+
+/* ---- transparent mode: fds born, duplicated, and their flags ----------------- */
+
+void netpoll_fresh(int fd)
+{
+    nb_note(fd, false);
+    pd_fresh(fd);
+}
+
+void netpoll_dup(int fd, int nfd)
+{
+    netpoll_fresh(nfd);
+    pollDesc *pd = pd_lookup(fd, false);
+    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire) || !pd->pollable ||
+        atomic_load(&pd->user_nb))
+        return;
+    /* they share one file, which the runtime made non-blocking while the
+     * user wants it blocking: the new fd needs the same care */
+    pollDesc *npd;
+    if (pd_acquire(nfd, &npd) == 0 && npd) {
+        atomic_store(&npd->user_nb, false);
+        pd_release(npd);
+    }
+}
+
+/* The fd's pollDesc if the runtime made it non-blocking, else NULL. */
+static pollDesc *pd_nonblocking(int fd)
+{
+    pollDesc *pd = pd_lookup(fd, false);
+    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire) || !pd->pollable)
+        return NULL;
+    return pd;
+}
+
+int netpoll_getfl(int fd, int fl)
+{
+    pollDesc *pd = pd_nonblocking(fd);
+    if (pd && !atomic_load(&pd->user_nb))
+        fl &= ~O_NONBLOCK;
+    return fl;
+}
+
+int netpoll_setfl(int fd, int fl)
+{
+    pollDesc *pd = pd_nonblocking(fd);
+    if (!pd) {
+        nb_note(fd, false);
+        return real_fcntl(fd, F_SETFL, (void *)(intptr_t)fl);
+    }
+    int r = real_fcntl(fd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK));
+    if (r == 0)
+        atomic_store(&pd->user_nb, (fl & O_NONBLOCK) != 0);
+    return r;
+}
+
+bool netpoll_setnb(int fd, bool nb)
+{
+    pollDesc *pd = pd_nonblocking(fd);
+    if (!pd) {
+        nb_note(fd, false);
+        return false;
+    }
+    atomic_store(&pd->user_nb, nb);
+    return true;
+}
+
+/* ---- transparent mode: poll(2) in a goroutine ------------------------------- */
+
+/* A goroutine in poll(2) hangs a pollnode (on its stack) on each fd's
+ * pollDesc and parks; readiness of any of them, a close, or its timer
+ * wakes it, and it asks poll(2) itself, without waiting, which fds are
+ * ready. A spurious wake-up (readiness in a direction it did not ask for,
+ * consumed meanwhile by a reader) makes it wait again. The wake-up word
+ * is the G's pollword:
+ *   PW_ARMED   the goroutine is about to park
+ *   PW_FIRED   a wake-up came (the first waker readies the G if parked)
+ *   PW_PARKED  the goroutine is parked
+ * ARMED -> PARKED by its park callback; ARMED or PARKED -> FIRED by a
+ * waker (exchange: only the one that saw PARKED readies it); the
+ * goroutine resets it to ARMED before each wait. Its timer is the G's
+ * sleeptimer, tagged with pollseq, so a late firing for an earlier wait
+ * finds another sequence number (or at worst causes one spurious
+ * wake-up). */
+enum { PW_ARMED = 0, PW_FIRED = 1, PW_PARKED = 2 };
+
+typedef struct pollnode {
+    struct pollnode *next;
+    G *gp;
+} pollnode;
+
+/* The waker's half: true when it must ready gp. */
+static bool poll_fire(G *gp)
+{
+    return atomic_exchange(&gp->pollword, PW_FIRED) == PW_PARKED;
+}
+
+/* Wake the goroutines polling pd: onto out, or readied here (out NULL). */
+static void pollers_wake(pollDesc *pd, glist *out)
+{
+    if (!atomic_load(&pd->npollers))
+        return;
+    glist l = {NULL, 0};
+    lock(&pd->plock);
+    for (pollnode *n = pd->pollers; n; n = n->next)
+        if (poll_fire(n->gp)) {
+            atomic_fetch_sub(&waiters, 1);
+            glist_push(out ? out : &l, n->gp);
+        }
+    unlock(&pd->plock);
+    while (l.head) {
+        G *gp = l.head;
+        l.head = gp->schedlink;
+        goready(gp);
+    }
+}
+
+static void poll_timeout(void *arg, uintptr_t seq)
+{
+    G *gp = arg;
+    if (atomic_load(&gp->pollseq) == seq && poll_fire(gp)) {
+        atomic_fetch_sub(&waiters, 1);
+        goready(gp);
+    }
+}
+
+static void poll_park(G *gp, void *arg)
+{
+    if (arg)
+        timer_add(getm()->p, &gp->sleeptimer);
+    atomic_fetch_add(&waiters, 1);   /* counted while parked: checkdead, the blocking poll */
+    uintptr_t w = PW_ARMED;
+    if (atomic_compare_exchange_strong(&gp->pollword, &w, PW_PARKED))
+        return;
+    atomic_fetch_sub(&waiters, 1);
+    goready(gp);
+}
+
+static void pollnodes_link(pollDesc **pds, pollnode *nodes, nfds_t n, G *gp)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        if (!pds[i])
+            continue;
+        nodes[i].gp = gp;
+        lock(&pds[i]->plock);
+        nodes[i].next = pds[i]->pollers;
+        pds[i]->pollers = &nodes[i];
+        atomic_fetch_add(&pds[i]->npollers, 1);
+        unlock(&pds[i]->plock);
+    }
+}
+
+static void pollnodes_unlink(pollDesc **pds, pollnode *nodes, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        if (!pds[i])
+            continue;
+        lock(&pds[i]->plock);
+        pollnode **pp = &pds[i]->pollers;
+        while (*pp != &nodes[i])
+            pp = &(*pp)->next;
+        *pp = nodes[i].next;
+        atomic_fetch_sub(&pds[i]->npollers, 1);
+        unlock(&pds[i]->plock);
+    }
+}
+
+/* Set up the pollDescs for fds (NULL for a negative fd). False when one
+ * of them cannot be waited for here (stdio, a file the poller refuses):
+ * then the caller blocks in poll(2) as a system call. */
+static bool pollfds_arm(struct pollfd *fds, nfds_t nfds, pollDesc **pds)
+{
+    for (nfds_t i = 0; i < nfds; i++) {
+        pds[i] = NULL;
+        if (fds[i].fd < 0)
+            continue;
+        if (fds[i].fd <= 2)
+            return false;
+        pollDesc *pd;
+        if (pd_acquire(fds[i].fd, &pd) != 0 || !pd)
+            return false;
+        bool ok = pd->pollable;
+        pd_release(pd);   /* a close must not wait for us: it wakes us */
+        if (!ok)
+            return false;
+        pds[i] = pd;
+    }
+    return true;
+}
+
+int netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    int r = real_poll(fds, nfds, 0);
+    if (r != 0)
+        return r;
+    G *gp = getg();
+    int64_t deadline = timeout > 0 ? gort_nanotime() + (int64_t)timeout * 1000000 : 0;
+    enum { ON_STACK = 16 };
+    pollDesc *pds_s[ON_STACK];
+    pollnode nodes_s[ON_STACK];
+    pollDesc **pds = pds_s;
+    pollnode *nodes = nodes_s;
+    if (nfds > ON_STACK) {
+        pds = malloc(nfds * sizeof *pds);
+        nodes = malloc(nfds * sizeof *nodes);
+        if (!pds || !nodes) {
+            free(pds);
+            free(nodes);
+            errno_set(ENOMEM);
+            return -1;
+        }
+    }
+    bool armed = pollfds_arm(fds, nfds, pds), any = false;
+    for (nfds_t i = 0; armed && i < nfds; i++)
+        any |= pds[i] != NULL;
+    if (!armed || (!any && timeout < 0)) {
+        /* an fd the poller cannot wait for; or nothing to wait for,
+         * forever: poll(2) itself, blocking the thread */
+        gort_entersyscall();
+        r = real_poll(fds, nfds, timeout);
+        int e = errno_get();
+        gort_exitsyscall();
+        errno_set(e);
+        goto out;
+    }
+    for (;;) {
+        uintptr_t seq = atomic_fetch_add(&gp->pollseq, 1) + 1;
+        atomic_store(&gp->pollword, PW_ARMED);
+        pollnodes_link(pds, nodes, nfds, gp);
+        /* readiness that came before the nodes hung is not lost: an edge
+         * after this check wakes us */
+        r = real_poll(fds, nfds, 0);
+        int64_t now = gort_nanotime();
+        if (r != 0 || (deadline && now >= deadline)) {
+            pollnodes_unlink(pds, nodes, nfds);
+            break;
+        }
+        timer *t = &gp->sleeptimer;
+        if (deadline) {
+            t->when = deadline;
+            t->period = 0;
+            t->f = poll_timeout;
+            t->arg = gp;
+            t->seq = seq;
+        }
+        gopark(poll_park, deadline ? t : NULL);
+        if (deadline)
+            timer_del(t);
+        pollnodes_unlink(pds, nodes, nfds);
+        r = real_poll(fds, nfds, 0);
+        if (r != 0 || (deadline && gort_nanotime() >= deadline))
+            break;
+    }
+out:
+    if (pds != pds_s) {
+        free(pds);
+        free(nodes);
+    }
+    return r;
 }
 
 /* Deadlines: absolute gort_nanotime values; 0 clears; a past one expires

@@ -8,12 +8,19 @@
  * netpoll_ready. The build picks the file (CMakeLists.txt), as for src/os/.
  *
  * Above: the scheduler (proc.c, sysmon.c) calls netpoll_poll, netpoll_break
- * and reads the counters; the public I/O calls live in netpoll.c itself.
+ * and reads the counters; the public I/O calls live in netpoll.c itself,
+ * and libc's names of them in hook.c (transparent mode), which also gives
+ * the runtime libc's own functions (real_*).
  */
 #ifndef GORT_SCHED_NETPOLL_H
 #define GORT_SCHED_NETPOLL_H
 
 #include "runtime.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* A list of goroutines made ready by a poll, linked through G.schedlink.
  * They are still G_WAITING: whoever takes them makes them runnable
@@ -59,6 +66,77 @@ int32_t netpoll_waiters(void);
 glist netpoll_poll(int64_t delay);
 /* Wake the M blocked in netpoll_poll, if any. */
 void netpoll_break(void);
+
+/* ---- transparent mode: called by hook.c -------------------------------------- */
+
+enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT };
+
+/* One I/O call, described for netpoll_io. */
+typedef struct ioreq {
+    int op;
+    int fd;
+    void *buf;
+    const void *cbuf;
+    size_t n;
+    const struct iovec *iov;
+    int iovcnt;
+    int flags;           /* MSG_* for recv/send; accept4's flags for OP_ACCEPT */
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    const struct sockaddr *caddr;
+    socklen_t caddrlen;
+    bool hook;           /* a libc name's call (hook.c): libc's semantics */
+    bool sock;           /* the fd is a socket (set by netpoll_io) */
+} ioreq;
+
+/* The goroutine a libc name's call may park: the caller's, unless it is
+ * inside a gort_entersyscall bracket (or not a goroutine at all). */
+static inline G *netpoll_hook_g(void)
+{
+    G *gp = getg();
+    if (gp && atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNING)
+        return NULL;
+    return gp;
+}
+/* The call, parking or blocking as the fd and the caller require. */
+ssize_t netpoll_io(ioreq *r);
+/* The system call alone, once. */
+ssize_t netpoll_sys(const ioreq *r);
+int  netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool hook);
+/* Close fd, waking its waiters. An fd the runtime does not know is closed
+ * with close(2) if close_unknown, else left alone (0). */
+int  netpoll_close(int fd, bool close_unknown);
+/* fd was just made: forget what the runtime held for its number. */
+void netpoll_fresh(int fd);
+/* nfd was made from fd (dup): it shares fd's file and the user's view. */
+void netpoll_dup(int fd, int nfd);
+/* fcntl(F_GETFL)'s result as the user sees it; F_SETFL keeping the
+ * runtime's O_NONBLOCK; FIONBIO (true: done). */
+int  netpoll_getfl(int fd, int fl);
+int  netpoll_setfl(int fd, int fl);
+bool netpoll_setnb(int fd, bool nb);
+/* poll(2) in a goroutine, timeout != 0. */
+int  netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout);
+/* errno through calls the compiler cannot see into (proc.c: errno moves
+ * with the goroutine, and __errno_location is const). */
+int  netpoll_errno_get(void);
+void netpoll_errno_set(int e);
+
+/* ---- libc's own calls, bypassing the names hook.c defines (hook.c) ------------ */
+
+ssize_t real_read(int fd, void *b, size_t n);
+ssize_t real_write(int fd, const void *b, size_t n);
+ssize_t real_readv(int fd, const struct iovec *v, int c);
+ssize_t real_writev(int fd, const struct iovec *v, int c);
+ssize_t real_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *a, socklen_t *al);
+ssize_t real_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *a, socklen_t al);
+ssize_t real_sendmsg(int fd, const struct msghdr *m, int fl);
+int real_accept4(int fd, struct sockaddr *a, socklen_t *al, int fl);
+int real_connect(int fd, const struct sockaddr *a, socklen_t al);
+int real_close(int fd);
+int real_poll(struct pollfd *f, nfds_t n, int ms);
+int real_fcntl(int fd, int cmd, void *arg);
+int real_ioctl(int fd, unsigned long req, void *arg);
 
 /* ---- implemented by proc.c ------------------------------------------------ */
 

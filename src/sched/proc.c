@@ -75,6 +75,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,9 +298,17 @@ static void g0_bounds(G *g0)
     san_init_g0(g0);
 }
 
+/* The signal mask of gort_main's thread. A new M takes it, not the mask
+ * of the thread that happened to start it: sysmon and the collector's
+ * threads block every signal, and an M inheriting that would never see
+ * SIGPIPE, a user's SIGALRM or the collector's stop signal (Go's
+ * initSigmask, for the same reason). Written once before any M starts. */
+static sigset_t initsigmask;
+
 static void *mstart(void *arg)
 {
     M *mp = arg;
+    pthread_sigmask(SIG_SETMASK, &initsigmask, NULL);
     tls_m = mp;
     gcthread_register(mp);
     g0_bounds(mp->g0);
@@ -1569,6 +1578,7 @@ int gort_main(gort_fn fn, void *arg)
     if (!fn)
         throw("gort_main: nil main function");
     gcthread_register(&m0);
+    pthread_sigmask(SIG_SETMASK, NULL, &initsigmask);
     lock(&sched.lock);
     if (!sched.maxmcount)
         sched.maxmcount = 10000;

@@ -1,0 +1,520 @@
+/* hook.c - transparent mode: libc's blocking calls park goroutines.
+ * See netpoll.c for the poller itself.
+ *
+ * Go's promise is that a goroutine may simply call read on a socket. For
+ * C code that was written against libc (a client library, a parser that
+ * reads a socket) gort keeps it by defining the libc names themselves:
+ * read, write, readv, writev, recv, send, recvfrom, sendto, accept,
+ * accept4, connect, close, poll, sleep, usleep, nanosleep and
+ * clock_nanosleep. The dynamic linker binds a program's calls to the first
+ * definition in its search order, and libgort comes before libc (linked
+ * statically, the definitions are the program's own), so these run
+ * instead of libc's and reach libc's through dlsym(RTLD_NEXT). (libco and
+ * libgo do the same.) libc's internal calls (stdio's reads, fclose's
+ * close) use libc's private aliases and are not affected.
+ *
+ * What a call does (netpoll.c decides, per fd):
+ *   - outside a goroutine (a plain thread, g0): exactly libc's call, unless
+ *     the fd is one the runtime put in non-blocking mode while its user
+ *     asked for blocking; then it blocks the thread as libc would (poll).
+ *   - in a goroutine, on a socket, pipe or FIFO the program holds in
+ *     blocking mode: the first call arms the fd (O_NONBLOCK, registered
+ *     with the poller) and the goroutine parks until the fd is ready, as
+ *     with gort_read. The user's view of O_NONBLOCK is kept apart:
+ *     fcntl(F_GETFL) and F_SETFL, ioctl(FIONBIO) see and set that view
+ *     (hence fcntl and ioctl are defined here too).
+ *   - on an fd the program made non-blocking, or with MSG_DONTWAIT: the
+ *     plain call, EAGAIN and all; nothing is armed (so a signal handler
+ *     writing to a non-blocking self-pipe never allocates or locks).
+ *   - on a regular file, on fds 0-2 (a terminal or pipe shared with the
+ *     parent: O_NONBLOCK would leak into the processes sharing it, so Go
+ *     leaves them blocking too) and in getaddrinfo/getnameinfo: the plain
+ *     call bracketed by gort_entersyscall, so sysmon hands the P on.
+ *   - poll in a goroutine: the fds are armed and the goroutine waits on
+ *     all of them and a timer at once (netpoll.c: netpoll_pollfds).
+ *   - sleep, usleep, nanosleep, clock_nanosleep: gort_sleep.
+ * Semantics stay libc's: EINTR is never produced (nothing interrupts a
+ * parked goroutine), a write on a blocking socket writes everything, a
+ * socket whose peer is gone still raises SIGPIPE unless ignored (only the
+ * gort_ calls suppress it), accept keeps the flags the caller asked for.
+ * Fds born here (socket, socketpair, pipe, pipe2, accept, dup*) forget any
+ * state the runtime held for an earlier fd with the same number.
+ *
+ * GORT_DEBUG=nethook=0 turns transparent mode off: every name here then
+ * forwards to libc untouched.
+ *
+ * The runtime's own system calls go through the real_* functions below
+ * (or raw syscall(2) in os_linux.c), never through the names defined here.
+ *
+ * Rejected: rewriting the program's PLT or GOT at start (fragile, misses
+ * static calls); an LD_PRELOAD library of hooks (the program would need
+ * two libraries and a launcher); hooking only socket() and accept() to
+ * arm fds at birth (fds inherited or received over a socket would block
+ * threads). Not interposed: select, epoll_wait, recvmsg, sendmsg, open,
+ * waitpid (blocking there blocks the thread, as without gort).
+ */
+#define _GNU_SOURCE
+#include "sched/netpoll.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gort.h"
+#include "sched/proc.h"
+
+#define HOOK __attribute__((visibility("default")))
+
+/* ---- libc's own functions ------------------------------------------------- */
+
+static void *next_symbol(const char *name);
+
+/* the fallbacks of sleep and usleep: 0, or the seconds left when a signal
+ * interrupted the wait */
+static unsigned int raw_sleep_ns(int64_t ns)
+{
+    struct timespec t = {ns / 1000000000, (long)(ns % 1000000000)}, rem = {0, 0};
+    if (syscall(SYS_nanosleep, &t, &rem) < 0)
+        return (unsigned int)rem.tv_sec + (rem.tv_nsec > 0);
+    return 0;
+}
+
+/* Each real_<name> calls libc's <name>, found with dlsym(RTLD_NEXT) on
+ * first use (dlsym is thread-safe; two threads may both look it up). If
+ * there is no next definition (a fully static program), the system call
+ * itself is made. */
+#define REAL(ret, name, params, args, rawcall)                                 \
+    typedef ret (*name##_fn) params;                                           \
+    static ret raw_##name params { return (ret)(rawcall); }                   \
+    static _Atomic(name##_fn) p_##name;                                        \
+    ret real_##name params                                                     \
+    {                                                                          \
+        name##_fn fn = atomic_load_explicit(&p_##name, memory_order_relaxed);  \
+        if (unlikely(!fn)) {                                                   \
+            fn = (name##_fn)next_symbol(#name);                                \
+            if (!fn)                                                           \
+                fn = raw_##name;                                               \
+            atomic_store_explicit(&p_##name, fn, memory_order_relaxed);        \
+        }                                                                      \
+        return fn args;                                                        \
+    }
+
+REAL(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n), syscall(SYS_read, fd, b, n))
+REAL(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n), syscall(SYS_write, fd, b, n))
+REAL(ssize_t, readv, (int fd, const struct iovec *v, int c), (fd, v, c), syscall(SYS_readv, fd, v, c))
+REAL(ssize_t, writev, (int fd, const struct iovec *v, int c), (fd, v, c), syscall(SYS_writev, fd, v, c))
+REAL(ssize_t, recvfrom, (int fd, void *b, size_t n, int fl, struct sockaddr *a, socklen_t *al),
+     (fd, b, n, fl, a, al), syscall(SYS_recvfrom, fd, b, n, fl, a, al))
+REAL(ssize_t, sendto, (int fd, const void *b, size_t n, int fl, const struct sockaddr *a, socklen_t al),
+     (fd, b, n, fl, a, al), syscall(SYS_sendto, fd, b, n, fl, a, al))
+REAL(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl), syscall(SYS_sendmsg, fd, m, fl))
+REAL(int, accept4, (int fd, struct sockaddr *a, socklen_t *al, int fl), (fd, a, al, fl),
+     syscall(SYS_accept4, fd, a, al, fl))
+REAL(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al),
+     syscall(SYS_connect, fd, a, al))
+REAL(int, close, (int fd), (fd), syscall(SYS_close, fd))
+REAL(int, poll, (struct pollfd *fds, nfds_t n, int ms), (fds, n, ms),
+     syscall(SYS_ppoll, fds, n,
+             ms < 0 ? NULL : &(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL, 8))
+REAL(int, nanosleep, (const struct timespec *t, struct timespec *rem), (t, rem),
+     syscall(SYS_nanosleep, t, rem))
+REAL(int, clock_nanosleep, (clockid_t c, int fl, const struct timespec *t, struct timespec *rem),
+     (c, fl, t, rem), syscall(SYS_clock_nanosleep, c, fl, t, rem) ? errno : 0)
+REAL(unsigned int, sleep, (unsigned int s), (s), raw_sleep_ns((int64_t)s * 1000000000))
+REAL(int, usleep, (useconds_t us), (us), raw_sleep_ns((int64_t)us * 1000) ? -1 : 0)
+REAL(int, dup, (int fd), (fd), syscall(SYS_dup, fd))
+REAL(int, dup3, (int fd, int nfd, int fl), (fd, nfd, fl), syscall(SYS_dup3, fd, nfd, fl))
+REAL(int, socket, (int d, int t, int p), (d, t, p), syscall(SYS_socket, d, t, p))
+REAL(int, socketpair, (int d, int t, int p, int *sv), (d, t, p, sv), syscall(SYS_socketpair, d, t, p, sv))
+REAL(int, pipe2, (int *fds, int fl), (fds, fl), syscall(SYS_pipe2, fds, fl))
+REAL(int, getaddrinfo, (const char *h, const char *s, const struct addrinfo *hi, struct addrinfo **r),
+     (h, s, hi, r), ((void)h, (void)s, (void)hi, (void)r, EAI_SYSTEM))
+REAL(int, getnameinfo, (const struct sockaddr *a, socklen_t al, char *h, socklen_t hl, char *s,
+                        socklen_t sl, int fl),
+     (a, al, h, hl, s, sl, fl),
+     ((void)a, (void)al, (void)h, (void)hl, (void)s, (void)sl, (void)fl, EAI_SYSTEM))
+
+/* fcntl and ioctl are variadic: called through variadic pointers, with
+ * the one argument every command takes passed as a pointer, as libc reads
+ * it. */
+typedef int (*fcntl_fn)(int, int, ...);
+typedef int (*ioctl_fn)(int, unsigned long, ...);
+static _Atomic(fcntl_fn) p_fcntl;
+static _Atomic(ioctl_fn) p_ioctl;
+
+static void *next_symbol(const char *name)
+{
+    int saved = errno;
+    void *f = dlsym(RTLD_NEXT, name);
+    errno = saved;
+    return f;
+}
+
+int real_fcntl(int fd, int cmd, void *arg)
+{
+    fcntl_fn f = atomic_load_explicit(&p_fcntl, memory_order_relaxed);
+    if (unlikely(!f)) {
+        if (!(f = (fcntl_fn)next_symbol("fcntl")))
+            return (int)syscall(SYS_fcntl, fd, cmd, arg);
+        atomic_store_explicit(&p_fcntl, f, memory_order_relaxed);
+    }
+    return f(fd, cmd, arg);
+}
+
+int real_ioctl(int fd, unsigned long req, void *arg)
+{
+    ioctl_fn f = atomic_load_explicit(&p_ioctl, memory_order_relaxed);
+    if (unlikely(!f)) {
+        if (!(f = (ioctl_fn)next_symbol("ioctl")))
+            return (int)syscall(SYS_ioctl, fd, req, arg);
+        atomic_store_explicit(&p_ioctl, f, memory_order_relaxed);
+    }
+    return f(fd, req, arg);
+}
+
+/* dup2 has no system call on arm64; dup3 refuses equal fds, dup2 does not */
+static int real_dup2(int fd, int nfd)
+{
+    if (fd == nfd)
+        return real_fcntl(fd, F_GETFD, NULL) < 0 ? -1 : nfd;
+    return real_dup3(fd, nfd, 0);
+}
+
+/* ---- the switch ----------------------------------------------------------------- */
+
+static _Atomic int hook_mode = -1;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
+
+/* Whether the calls here do anything but forward: transparent mode is on
+ * and there is a runtime whose state may matter. */
+static inline bool hooked(void)
+{
+    int m = atomic_load_explicit(&hook_mode, memory_order_relaxed);
+    if (unlikely(m < 0)) {
+        m = debug_int("nethook", 1) != 0;
+        atomic_store_explicit(&hook_mode, m, memory_order_relaxed);
+    }
+    return m;
+}
+
+/* A goroutine runs this call (and transparent mode is on), not inside a
+ * gort_entersyscall bracket: there the caller asked to block the thread. */
+static inline bool in_goroutine(void)
+{
+    return hooked() && netpoll_hook_g() != NULL;
+}
+
+/* ---- I/O ------------------------------------------------------------------------- */
+
+static ssize_t io(ioreq r)
+{
+    r.hook = true;   /* libc's semantics (SIGPIPE, accept's flags) */
+    if (!hooked())
+        return netpoll_sys(&r);
+    return netpoll_io(&r);
+}
+
+HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+    return io((ioreq){.op = OP_READ, .fd = fd, .buf = buf, .n = n});
+}
+
+HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+    return io((ioreq){.op = OP_WRITE, .fd = fd, .cbuf = buf, .n = n});
+}
+
+HOOK ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    return io((ioreq){.op = OP_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt});
+}
+
+HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    return io((ioreq){.op = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt});
+}
+
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return io((ioreq){.op = OP_RECV, .fd = fd, .buf = buf, .n = n, .flags = flags});
+}
+
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return io((ioreq){.op = OP_SEND, .fd = fd, .cbuf = buf, .n = n, .flags = flags});
+}
+
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                      socklen_t *addrlen)
+{
+    return io((ioreq){.op = OP_RECVFROM, .fd = fd, .buf = buf, .n = n, .flags = flags,
+                      .addr = addr, .addrlen = addrlen});
+}
+
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                    socklen_t addrlen)
+{
+    return io((ioreq){.op = OP_SENDTO, .fd = fd, .cbuf = buf, .n = n, .flags = flags,
+                      .caddr = addr, .caddrlen = addrlen});
+}
+
+HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+    int nfd = (int)io((ioreq){.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen,
+                              .flags = flags});
+    if (nfd >= 0 && hooked())
+        netpoll_fresh(nfd);
+    return nfd;
+}
+
+HOOK int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    return accept4(fd, addr, addrlen, 0);
+}
+
+HOOK int connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!hooked())
+        return real_connect(fd, addr, addrlen);
+    return netpoll_connect(fd, addr, addrlen, true);
+}
+
+HOOK int close(int fd)
+{
+    if (!hooked())
+        return real_close(fd);
+    return netpoll_close(fd, true);
+}
+
+HOOK int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    if (!in_goroutine() || timeout == 0)
+        return real_poll(fds, nfds, timeout);
+    return netpoll_pollfds(fds, nfds, timeout);
+}
+
+/* ---- fds born here forget the runtime's state for their numbers ------------------ */
+
+HOOK int socket(int domain, int type, int protocol)
+{
+    int fd = real_socket(domain, type, protocol);
+    if (fd >= 0 && hooked())
+        netpoll_fresh(fd);
+    return fd;
+}
+
+HOOK int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    int r = real_socketpair(domain, type, protocol, sv);
+    if (r == 0 && hooked()) {
+        netpoll_fresh(sv[0]);
+        netpoll_fresh(sv[1]);
+    }
+    return r;
+}
+
+HOOK int pipe2(int fds[2], int flags)
+{
+    int r = real_pipe2(fds, flags);
+    if (r == 0 && hooked()) {
+        netpoll_fresh(fds[0]);
+        netpoll_fresh(fds[1]);
+    }
+    return r;
+}
+
+HOOK int pipe(int fds[2])
+{
+    return pipe2(fds, 0);
+}
+
+HOOK int dup(int fd)
+{
+    int nfd = real_dup(fd);
+    if (nfd >= 0 && hooked())
+        netpoll_dup(fd, nfd);
+    return nfd;
+}
+
+/* dup2/dup3 close nfd first when it is open: through the runtime if it
+ * knows the fd, so its waiters are woken (the two steps are then not one
+ * atomic step, unlike dup2's). */
+static int dup_onto(int fd, int nfd, int flags, bool is_dup3)
+{
+    if (!hooked() || fd == nfd)
+        return is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);
+    netpoll_close(nfd, false);   /* only if the runtime knows it */
+    int r = is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);
+    if (r >= 0)
+        netpoll_dup(fd, r);
+    return r;
+}
+
+HOOK int dup2(int fd, int nfd)
+{
+    return dup_onto(fd, nfd, 0, false);
+}
+
+HOOK int dup3(int fd, int nfd, int flags)
+{
+    return dup_onto(fd, nfd, flags, true);
+}
+
+/* ---- the user's view of O_NONBLOCK ----------------------------------------------- */
+
+static int fcntl_hooked(int fd, int cmd, void *arg)
+{
+    if (!hooked())
+        return real_fcntl(fd, cmd, arg);
+    switch (cmd) {
+    case F_GETFL: {
+        int fl = real_fcntl(fd, cmd, arg);
+        return fl < 0 ? fl : netpoll_getfl(fd, fl);
+    }
+    case F_SETFL:
+        return netpoll_setfl(fd, (int)(intptr_t)arg);
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+        int nfd = real_fcntl(fd, cmd, arg);
+        if (nfd >= 0)
+            netpoll_dup(fd, nfd);
+        return nfd;
+    }
+    }
+    return real_fcntl(fd, cmd, arg);
+}
+
+HOOK int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);   /* as libc does: int and pointer alike */
+    va_end(ap);
+    return fcntl_hooked(fd, cmd, arg);
+}
+
+HOOK int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_hooked(fd, cmd, arg);
+}
+
+HOOK int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (hooked() && req == FIONBIO && arg && netpoll_setnb(fd, *(int *)arg != 0))
+        return 0;
+    return real_ioctl(fd, req, arg);
+}
+
+/* ---- sleeping ---------------------------------------------------------------------- */
+
+static bool bad_timespec(const struct timespec *t)
+{
+    return t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000;
+}
+
+static void sleep_ns(int64_t sec, int64_t nsec)
+{
+    int64_t ns = sec > INT64_MAX / 1000000000 - 1 ? INT64_MAX : sec * 1000000000 + nsec;
+    gort_sleep(ns);
+}
+
+HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    if (!in_goroutine())
+        return real_nanosleep(req, rem);
+    if (bad_timespec(req)) {
+        errno = EINVAL;
+        return -1;
+    }
+    sleep_ns(req->tv_sec, req->tv_nsec);
+    return 0;
+}
+
+HOOK int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+                         struct timespec *rem)
+{
+    if (!in_goroutine() || (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME &&
+                            clk != CLOCK_BOOTTIME))
+        return real_clock_nanosleep(clk, flags, req, rem);
+    if (bad_timespec(req))
+        return EINVAL;
+    int64_t sec = req->tv_sec, nsec = req->tv_nsec;
+    if (flags & TIMER_ABSTIME) {
+        struct timespec now;
+        clock_gettime(clk, &now);
+        sec -= now.tv_sec;
+        nsec -= now.tv_nsec;
+        if (nsec < 0) {
+            nsec += 1000000000;
+            sec--;
+        }
+        if (sec < 0)
+            return 0;
+    }
+    sleep_ns(sec, nsec);
+    return 0;
+}
+
+HOOK int usleep(useconds_t us)
+{
+    if (!in_goroutine())
+        return real_usleep(us);
+    sleep_ns(0, (int64_t)us * 1000);
+    return 0;
+}
+
+HOOK unsigned int sleep(unsigned int s)
+{
+    if (!in_goroutine())
+        return real_sleep(s);
+    sleep_ns(s, 0);
+    return 0;
+}
+
+/* ---- name lookups: blocking, but not on an fd ------------------------------------ */
+
+HOOK int getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
+                     struct addrinfo **res)
+{
+    bool g = in_goroutine();
+    if (g)
+        gort_entersyscall();
+    int r = real_getaddrinfo(host, serv, hints, res);
+    if (g) {
+        int e = netpoll_errno_get();   /* EAI_SYSTEM's */
+        gort_exitsyscall();
+        netpoll_errno_set(e);
+    }
+    return r;
+}
+
+HOOK int getnameinfo(const struct sockaddr *addr, socklen_t addrlen, char *host,
+                     socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+{
+    bool g = in_goroutine();
+    if (g)
+        gort_entersyscall();
+    int r = real_getnameinfo(addr, addrlen, host, hostlen, serv, servlen, flags);
+    if (g) {
+        int e = netpoll_errno_get();
+        gort_exitsyscall();
+        netpoll_errno_set(e);
+    }
+    return r;
+}

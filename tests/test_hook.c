@@ -1,0 +1,547 @@
+/* test_hook.c - transparent mode: libc's own names park goroutines
+ * (src/sched/hook.c).
+ *
+ * Everything here calls the plain libc names (read, accept, poll, sleep...)
+ * and most of it runs on GOMAXPROCS=1 with the blocking call made before
+ * the goroutine that unblocks it can run: if a call blocked the thread
+ * instead of parking the goroutine, the only P would stay with the
+ * blocked thread (nothing was bracketed as a system call, so sysmon
+ * cannot hand it on) and the test would hang, which run.sh's timeout
+ * turns into a failure.
+ *
+ *   - an unmodified blocking client function (getaddrinfo, socket,
+ *     connect, write, read, close) run by 200 goroutines at once against a
+ *     goroutine-per-connection server written with accept/read/write;
+ *   - read on a pipe parks; close from another goroutine wakes a blocked
+ *     read with EBADF; dup'd fds keep the blocking view;
+ *   - the user's view of O_NONBLOCK: fcntl(F_GETFL) hides the runtime's
+ *     flag, F_SETFL and ioctl(FIONBIO) switch between EAGAIN and parking;
+ *     MSG_DONTWAIT never parks;
+ *   - a plain thread reading an fd the runtime made non-blocking still
+ *     blocks (the libc behaviour), and a plain thread's calls elsewhere
+ *     are libc's;
+ *   - poll: several fds, readiness from another goroutine, a timeout,
+ *     POLLNVAL after a close, poll with no fds as a sleep;
+ *   - sleep, usleep, nanosleep, clock_nanosleep park; EINVAL for a bad
+ *     timespec;
+ *   - accept keeps the caller's flags (no close-on-exec unless asked),
+ *     SIGPIPE is raised on a socket whose peer is gone, as libc does;
+ *   - regular files and stdio work from goroutines (bracketed calls).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gort.h>
+#include "test.h"
+#include "gort_test.h"
+
+/* errno through a call the compiler cannot see into: the goroutine may
+ * have moved threads since errno's address was last taken */
+static __attribute__((noinline)) int err_now(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+#define ERRNO err_now()
+
+/* the kernel's own flags, past the user's view that fcntl keeps */
+static int kernel_flags(int fd)
+{
+    return (int)syscall(SYS_fcntl, fd, F_GETFL);
+}
+
+static int port_of(int fd)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    REQUIRE(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    return ntohs(sa.sin_port);
+}
+
+static int listen_any(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    REQUIRE(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    REQUIRE(listen(fd, 1024) == 0);
+    return fd;
+}
+
+/* ---- an unmodified blocking client, and a server in the same style ------------------ */
+
+/* Written as any C code against libc: blocking calls, nothing of gort's.
+ * Sends msg, reads back as many bytes, returns 0 if they match. */
+static int blocking_client(const char *host, const char *port, const char *msg)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        freeaddrinfo(res);
+        if (fd >= 0)
+            close(fd);
+        return -2;
+    }
+    freeaddrinfo(res);
+    size_t n = strlen(msg);
+    if (write(fd, msg, n) != (ssize_t)n) {
+        close(fd);
+        return -3;
+    }
+    char buf[256];
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, sizeof buf - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return got == n && memcmp(buf, msg, n) == 0 ? 0 : -4;
+}
+
+static void echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[256];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0)
+        if (write(fd, buf, (size_t)r) != r)
+            break;
+    close(fd);
+}
+
+typedef struct server {
+    int lfd;
+    int n;              /* connections to serve */
+    gort_chan *done;
+} server;
+
+static void serve(void *arg)
+{
+    server *s = arg;
+    for (int i = 0; i < s->n; i++) {
+        int c = accept(s->lfd, NULL, NULL);
+        if (c < 0)
+            break;
+        gort_go(echo_conn, (void *)(intptr_t)c);
+    }
+    int one = 1;
+    gort_chan_send(s->done, &one);
+}
+
+typedef struct client_job {
+    char port[16];
+    int id;
+    atomic_int *ok, *finished;
+} client_job;
+
+static void client(void *arg)
+{
+    client_job *j = arg;
+    char msg[64];
+    snprintf(msg, sizeof msg, "hello from client %d", j->id);
+    if (blocking_client("localhost", j->port, msg) == 0)
+        atomic_fetch_add(j->ok, 1);
+    atomic_fetch_add(j->finished, 1);
+}
+
+static void test_blocking_code(void)
+{
+    enum { N = 200 };
+    int lfd = listen_any();
+    server s = {lfd, N, gort_chan_make(sizeof(int), 1)};
+    gort_go(serve, &s);
+    static client_job jobs[N];
+    atomic_int ok = 0, finished = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(jobs[i].port, sizeof jobs[i].port, "%d", port_of(lfd));
+        jobs[i].id = i;
+        jobs[i].ok = &ok;
+        jobs[i].finished = &finished;
+        gort_go(client, &jobs[i]);
+    }
+    CHECK(gort_chan_recv(s.done, NULL));
+    CHECK(wait_ge(&finished, N, 60));
+    CHECK_MSG(atomic_load(&ok) == N, "%d of %d clients echoed", atomic_load(&ok), N);
+    CHECK(close(lfd) == 0);
+}
+
+/* ---- pipes: parking, close, dup ---------------------------------------------------- */
+
+typedef struct rd {
+    int fd;
+    ssize_t r;
+    int err;
+    char buf[8];
+    gort_chan *done;
+} rd;
+
+static void reader(void *arg)
+{
+    rd *x = arg;
+    x->r = read(x->fd, x->buf, sizeof x->buf);
+    x->err = x->r < 0 ? ERRNO : 0;
+    int one = 1;
+    gort_chan_send(x->done, &one);
+}
+
+static void test_pipe(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    rd x = {.fd = p[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &x);
+    gort_yield();   /* the reader parks in read: the only P comes back here */
+    CHECK(write(p[1], "abc", 3) == 3);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK(x.r == 3 && memcmp(x.buf, "abc", 3) == 0);
+    /* the user still sees a blocking fd; the kernel's flag is the runtime's */
+    CHECK((fcntl(p[0], F_GETFL) & O_NONBLOCK) == 0);
+    CHECK((kernel_flags(p[0]) & O_NONBLOCK) != 0);
+
+    /* a dup shares the file (non-blocking in the kernel) and the view */
+    int d = dup(p[0]);
+    REQUIRE(d >= 0);
+    CHECK((fcntl(d, F_GETFL) & O_NONBLOCK) == 0);
+    x.fd = d;
+    gort_go(reader, &x);
+    gort_yield();
+    CHECK(write(p[1], "de", 2) == 2);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK(x.r == 2 && memcmp(x.buf, "de", 2) == 0);
+    CHECK(close(d) == 0);
+
+    /* close wakes a goroutine blocked in read */
+    x.fd = p[0];
+    gort_go(reader, &x);
+    gort_yield();
+    CHECK(close(p[0]) == 0);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r == -1 && x.err == EBADF, "read after close: %zd errno %d", x.r, x.err);
+    CHECK(close(p[1]) == 0);
+}
+
+/* ---- the user's view of O_NONBLOCK -------------------------------------------------- */
+
+static void test_nonblock_view(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    char c;
+    /* arm it: a parked read, then data */
+    rd x = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &x);
+    gort_yield();
+    CHECK(write(sv[1], "1", 1) == 1);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 1);
+
+    /* the user asks for non-blocking: EAGAIN, no parking */
+    int fl = fcntl(sv[0], F_GETFL);
+    CHECK((fl & O_NONBLOCK) == 0);
+    CHECK(fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) == 0);
+    CHECK((fcntl(sv[0], F_GETFL) & O_NONBLOCK) != 0);
+    errno = 0;
+    CHECK(read(sv[0], &c, 1) == -1 && (ERRNO == EAGAIN || ERRNO == EWOULDBLOCK));
+    /* and back to blocking: it parks again, the kernel's flag stays */
+    CHECK(fcntl(sv[0], F_SETFL, fl) == 0);
+    CHECK((fcntl(sv[0], F_GETFL) & O_NONBLOCK) == 0);
+    CHECK((kernel_flags(sv[0]) & O_NONBLOCK) != 0);
+    gort_go(reader, &x);
+    gort_yield();
+    CHECK(write(sv[1], "2", 1) == 1);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 1 && x.buf[0] == '2');
+
+    /* ioctl(FIONBIO) is the same switch */
+    int on = 1, off = 0;
+    CHECK(ioctl(sv[0], FIONBIO, &on) == 0);
+    CHECK((fcntl(sv[0], F_GETFL) & O_NONBLOCK) != 0);
+    errno = 0;
+    CHECK(recv(sv[0], &c, 1, 0) == -1 && (ERRNO == EAGAIN || ERRNO == EWOULDBLOCK));
+    CHECK(ioctl(sv[0], FIONBIO, &off) == 0);
+    CHECK((fcntl(sv[0], F_GETFL) & O_NONBLOCK) == 0);
+
+    /* MSG_DONTWAIT never parks */
+    errno = 0;
+    CHECK(recv(sv[0], &c, 1, MSG_DONTWAIT) == -1 && (ERRNO == EAGAIN || ERRNO == EWOULDBLOCK));
+
+    /* a socket the user made non-blocking before any use is left alone */
+    int sv2[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv2) == 0);
+    errno = 0;
+    CHECK(read(sv2[0], &c, 1) == -1 && (ERRNO == EAGAIN || ERRNO == EWOULDBLOCK));
+    CHECK((fcntl(sv2[0], F_GETFL) & O_NONBLOCK) != 0);
+    CHECK(close(sv2[0]) == 0 && close(sv2[1]) == 0);
+    CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
+}
+
+/* ---- a plain thread on an fd the runtime made non-blocking --------------------------- */
+
+typedef struct tread {
+    int fd;
+    ssize_t r;
+    char c;
+} tread;
+
+static void *thread_reader(void *arg)
+{
+    tread *t = arg;
+    t->r = read(t->fd, &t->c, 1);   /* blocks the thread, as libc's would */
+    return NULL;
+}
+
+static void test_plain_thread(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    rd x = {.fd = p[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &x);   /* arms p[0]: O_NONBLOCK in the kernel */
+    gort_yield();
+    CHECK(write(p[1], "a", 1) == 1);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 1);
+    REQUIRE((kernel_flags(p[0]) & O_NONBLOCK) != 0);
+
+    tread t = {p[0], -2, 0};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, thread_reader, &t) == 0);
+    gort_sleep(50 * MS);   /* the thread is in read: no EAGAIN for it */
+    CHECK(write(p[1], "z", 1) == 1);
+    REQUIRE(pthread_join(th, NULL) == 0);
+    CHECK_MSG(t.r == 1 && t.c == 'z', "thread read %zd '%c'", t.r, t.c);
+    CHECK(close(p[0]) == 0 && close(p[1]) == 0);
+}
+
+/* ---- poll ------------------------------------------------------------------------------ */
+
+typedef struct poller {
+    struct pollfd fds[3];
+    nfds_t n;
+    int timeout;
+    int r;
+    int64_t took;
+    gort_chan *done;
+} poller;
+
+static void do_poll(void *arg)
+{
+    poller *p = arg;
+    int64_t t0 = gort_nanotime();
+    p->r = poll(p->fds, p->n, p->timeout);
+    p->took = gort_nanotime() - t0;
+    int one = 1;
+    gort_chan_send(p->done, &one);
+}
+
+static void test_poll(void)
+{
+    int a[2], b[2];
+    REQUIRE(pipe(a) == 0 && pipe(b) == 0);
+    poller p = {.fds = {{a[0], POLLIN, 0}, {-1, POLLIN, 0}, {b[0], POLLIN, 0}},
+                .n = 3, .timeout = -1, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(do_poll, &p);
+    gort_yield();   /* it parks in poll */
+    CHECK(write(b[1], "x", 1) == 1);
+    CHECK(gort_chan_recv(p.done, NULL));
+    CHECK_MSG(p.r == 1 && p.fds[2].revents == POLLIN && p.fds[0].revents == 0 &&
+                  p.fds[1].revents == 0,
+              "poll %d revents %x %x %x", p.r, p.fds[0].revents, p.fds[1].revents,
+              p.fds[2].revents);
+
+    /* a timeout, with b still readable for POLLOUT only asked on a */
+    char c;
+    CHECK(read(b[0], &c, 1) == 1);
+    p.fds[2].revents = 0;
+    p.timeout = 100;
+    gort_go(do_poll, &p);
+    CHECK(gort_chan_recv(p.done, NULL));
+    CHECK_MSG(p.r == 0 && p.took >= 95 * MS, "poll timed out with %d after %lld ns", p.r,
+              (long long)p.took);
+
+    /* a close while it waits: POLLNVAL */
+    p.timeout = -1;
+    p.n = 1;
+    gort_go(do_poll, &p);
+    gort_yield();
+    CHECK(close(a[0]) == 0);
+    CHECK(gort_chan_recv(p.done, NULL));
+    CHECK_MSG(p.r == 1 && (p.fds[0].revents & POLLNVAL), "poll %d revents %x", p.r,
+              p.fds[0].revents);
+
+    /* no fds at all: a sleep */
+    p.n = 0;
+    p.timeout = 30;
+    gort_go(do_poll, &p);
+    CHECK(gort_chan_recv(p.done, NULL));
+    CHECK(p.r == 0 && p.took >= 25 * MS);
+    CHECK(close(a[1]) == 0 && close(b[0]) == 0 && close(b[1]) == 0);
+}
+
+/* ---- sleeping ---------------------------------------------------------------------------- */
+
+typedef struct sleeper {
+    int how;
+    int64_t end;
+    gort_chan *done;
+} sleeper;
+
+static void do_sleep(void *arg)
+{
+    sleeper *s = arg;
+    switch (s->how) {
+    case 0: sleep(1); break;
+    case 1: usleep(300000); break;
+    case 2: {
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
+        break;
+    }
+    case 3: {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 300000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_nsec -= 1000000000;
+            ts.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        break;
+    }
+    }
+    s->end = gort_nanotime();
+    int one = 1;
+    gort_chan_send(s->done, &one);
+}
+
+static void test_sleep(void)
+{
+    for (int how = 0; how < 4; how++) {
+        sleeper s = {how, 0, gort_chan_make(sizeof(int), 1)};
+        int64_t t0 = gort_nanotime();
+        gort_go(do_sleep, &s);
+        gort_yield();   /* it sleeps; this goroutine runs on meanwhile */
+        int64_t ran = gort_nanotime();
+        CHECK(gort_chan_recv(s.done, NULL));
+        int64_t want = how == 0 ? 1000 * MS : 300 * MS;
+        CHECK_MSG(ran < s.end && s.end - t0 >= want - 5 * MS,
+                  "sleep kind %d: main ran at %lld, sleeper woke at %lld ns", how,
+                  (long long)(ran - t0), (long long)(s.end - t0));
+    }
+    struct timespec bad = {0, 1000000000};
+    errno = 0;
+    CHECK(nanosleep(&bad, NULL) == -1 && ERRNO == EINVAL);
+    CHECK(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, NULL) == EINVAL);
+}
+
+/* ---- libc's semantics kept: accept's flags, SIGPIPE, files, stdio ---------------------- */
+
+static atomic_int sigpipes;
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&sigpipes, 1);
+}
+
+static void test_libc_semantics(void)
+{
+    int lfd = listen_any();
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port_of(lfd)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    REQUIRE(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0);
+    int s = accept(lfd, NULL, NULL);
+    REQUIRE(s >= 0);
+    CHECK((fcntl(s, F_GETFD) & FD_CLOEXEC) == 0);   /* accept adds nothing */
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(connect(c2, (struct sockaddr *)&sa, sizeof sa) == 0);
+    int s2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(s2 >= 0 && (fcntl(s2, F_GETFD) & FD_CLOEXEC));
+
+    /* the peer is gone: EPIPE, and SIGPIPE as libc's write raises it */
+    struct sigaction act = {.sa_handler = on_sigpipe}, old;
+    sigemptyset(&act.sa_mask);
+    REQUIRE(sigaction(SIGPIPE, &act, &old) == 0);
+    CHECK(close(s) == 0);
+    char buf[4096] = {0};
+    ssize_t r = 0;
+    for (int i = 0; i < 100 && r >= 0; i++)
+        r = write(c, buf, sizeof buf);
+    CHECK_MSG(r == -1 && ERRNO == EPIPE, "write to a closed peer: %zd errno %d", r, ERRNO);
+    CHECK(atomic_load(&sigpipes) >= 1);
+    REQUIRE(sigaction(SIGPIPE, &old, NULL) == 0);
+    CHECK(close(c) == 0 && close(c2) == 0 && close(s2) == 0 && close(lfd) == 0);
+
+    /* a regular file: plain calls (bracketed), O_NONBLOCK never set */
+    char path[] = "/tmp/gort_hook_XXXXXX";
+    int f = mkstemp(path);
+    REQUIRE(f >= 0);
+    unlink(path);
+    CHECK(write(f, "file data", 9) == 9);
+    CHECK(lseek(f, 0, SEEK_SET) == 0);
+    char got[16] = {0};
+    CHECK(read(f, got, sizeof got) == 9 && memcmp(got, "file data", 9) == 0);
+    CHECK((kernel_flags(f) & O_NONBLOCK) == 0);
+    CHECK(close(f) == 0);
+
+    /* stdio stays blocking: it is shared with whoever started us */
+    int fl1 = kernel_flags(1);
+    CHECK(write(1, "", 0) == 0);
+    CHECK(kernel_flags(1) == fl1);
+
+    /* a bad fd is libc's EBADF */
+    errno = 0;
+    CHECK(read(-1, got, 1) == -1 && ERRNO == EBADF);
+    errno = 0;
+    CHECK(close(-1) == -1 && ERRNO == EBADF);
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+static void run(void *arg)
+{
+    (void)arg;
+    int prev = gort_gomaxprocs(1);
+    test_blocking_code();
+    test_pipe();
+    test_nonblock_view();
+    test_plain_thread();
+    test_poll();
+    test_sleep();
+    test_libc_semantics();
+    gort_gomaxprocs(prev);
+    test_blocking_code();   /* and on every P */
+}
+
+int main(void)
+{
+    /* before the runtime: libc's calls, untouched */
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    CHECK(write(p[1], "q", 1) == 1);
+    char c;
+    CHECK(read(p[0], &c, 1) == 1 && c == 'q');
+    CHECK((fcntl(p[0], F_GETFL) & O_NONBLOCK) == 0 && (kernel_flags(p[0]) & O_NONBLOCK) == 0);
+    CHECK(close(p[0]) == 0 && close(p[1]) == 0);
+    CHECK(usleep(1000) == 0);
+
+    gort_main(run, NULL);
+    return test_done();
+}
