@@ -26,7 +26,9 @@
  *     timespec;
  *   - accept keeps the caller's flags (no close-on-exec unless asked),
  *     SIGPIPE is raised on a socket whose peer is gone, as libc does;
- *   - regular files and stdio work from goroutines (bracketed calls).
+ *   - regular files and stdio work from goroutines (bracketed calls);
+ *   - a fork child (no scheduler) gets libc's calls: its sleeps, poll and
+ *     close do not park.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,6 +516,43 @@ static void test_libc_semantics(void)
     CHECK(close(-1) == -1 && ERRNO == EBADF);
 }
 
+/* ---- a fork child: libc's calls (it has no scheduler) ----------------------------------- */
+
+static void test_fork_child(void)
+{
+    int p[2], q[2];
+    REQUIRE(pipe(p) == 0 && pipe(q) == 0);
+    rd x = {.fd = p[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &x);   /* arms p[0] in the parent */
+    gort_yield();
+    CHECK(write(p[1], "1", 1) == 1);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 1);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        /* in a goroutine's thread, but with no scheduler: these must
+         * not park (nothing would ever wake them) */
+        usleep(1000);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        struct pollfd pf = {q[0], POLLIN, 0};
+        if (poll(&pf, 1, 5) != 0)
+            _exit(3);
+        if (close(p[0]) != 0 || write(q[1], "child", 5) != 5)
+            _exit(4);
+        _exit(0);
+    }
+    char buf[8] = {0};
+    CHECK(read(q[0], buf, 5) == 5 && memcmp(buf, "child", 5) == 0);   /* parks */
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0)
+        gort_sleep(MS);
+    CHECK_MSG(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %x", st);
+    for (int i = 0; i < 2; i++)
+        CHECK(close(p[i]) == 0 && close(q[i]) == 0);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void run(void *arg)
@@ -526,6 +566,7 @@ static void run(void *arg)
     test_poll();
     test_sleep();
     test_libc_semantics();
+    test_fork_child();
     gort_gomaxprocs(prev);
     test_blocking_code();   /* and on every P */
 }

@@ -41,7 +41,7 @@
  * state the runtime held for an earlier fd with the same number.
  *
  * GORT_DEBUG=nethook=0 turns transparent mode off: every name here then
- * forwards to libc untouched.
+ * forwards to libc untouched. So does a fork child (it has no scheduler).
  *
  * The runtime's own system calls go through the real_* functions below
  * (or raw syscall(2) in os_linux.c), never through the names defined here.
@@ -61,6 +61,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -192,6 +193,20 @@ static int real_dup2(int fd, int nfd)
 /* ---- the switch ----------------------------------------------------------------- */
 
 static _Atomic int hook_mode = -1;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
+
+/* A fork child has a copy of the runtime's state but no scheduler (only
+ * the forking thread survives): there the names are libc's, whatever the
+ * thread was doing in the parent. Fds the runtime made non-blocking stay
+ * so in the child (the flag is on the file, shared with the parent). */
+static void hook_atfork_child(void)
+{
+    atomic_store_explicit(&hook_mode, 0, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void hook_init(void)
+{
+    pthread_atfork(NULL, NULL, hook_atfork_child);
+}
 
 /* Whether the calls here do anything but forward: transparent mode is on
  * and there is a runtime whose state may matter. */
