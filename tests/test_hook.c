@@ -12,6 +12,8 @@
  *   - an unmodified blocking client function (getaddrinfo, socket,
  *     connect, write, read, close) run by 200 goroutines at once against a
  *     goroutine-per-connection server written with accept/read/write;
+ *   - 500 connections whose clients never send hold 500 goroutines
+ *     blocked in read, and no more threads than before;
  *   - read on a pipe parks; close from another goroutine wakes a blocked
  *     read with EBADF; dup'd fds keep the blocking view;
  *   - the user's view of O_NONBLOCK: fcntl(F_GETFL) hides the runtime's
@@ -185,6 +187,60 @@ static void test_blocking_code(void)
     CHECK(gort_chan_recv(s.done, NULL));
     CHECK(wait_ge(&finished, N, 60));
     CHECK_MSG(atomic_load(&ok) == N, "%d of %d clients echoed", atomic_load(&ok), N);
+    CHECK(close(lfd) == 0);
+}
+
+/* ---- idle clients hold goroutines, not threads ------------------------------------------ */
+
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+static atomic_int idle_waiting, idle_eofs;
+
+static void idle_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char c;
+    atomic_fetch_add(&idle_waiting, 1);
+    if (read(fd, &c, 1) == 0)   /* the client never sends: EOF at its close */
+        atomic_fetch_add(&idle_eofs, 1);
+    close(fd);
+}
+
+static void test_idle_clients(void)
+{
+    enum { N = 500 };
+    int lfd = listen_any();
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port_of(lfd)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static int cfd[N];
+    int before = thread_count();
+    for (int i = 0; i < N; i++) {
+        cfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(cfd[i] >= 0 && connect(cfd[i], (struct sockaddr *)&sa, sizeof sa) == 0);
+        int s = accept(lfd, NULL, NULL);
+        REQUIRE(s >= 0);
+        gort_go(idle_conn, (void *)(intptr_t)s);
+    }
+    CHECK(wait_ge(&idle_waiting, N, 30));
+    gort_sleep(20 * MS);   /* let any thread that would be made for them appear */
+    int during = thread_count();
+    CHECK_MSG(during >= 0 && during <= before + 8,
+              "%d threads with %d idle connections (%d before)", during, N, before);
+    for (int i = 0; i < N; i++)
+        CHECK(close(cfd[i]) == 0);
+    CHECK(wait_ge(&idle_eofs, N, 30));
     CHECK(close(lfd) == 0);
 }
 
@@ -560,6 +616,7 @@ static void run(void *arg)
     (void)arg;
     int prev = gort_gomaxprocs(1);
     test_blocking_code();
+    test_idle_clients();
     test_pipe();
     test_nonblock_view();
     test_plain_thread();
