@@ -19,4 +19,6 @@ for want in "spawned and finished 10000 goroutines" "1000 goroutines parked" \
 done
 out=$("$b/echo_server" selftest 200)
 [[ $out == "echo_server: 200 clients, every echo matched" ]] || { echo "echo_server: $out"; exit 1; }
+out=$("$b/fetch_many" 500)
+[[ $out == "fetch_many: 500 of 500 fetches answered (22000 bytes), GOMAXPROCS="* ]] || { echo "fetch_many: $out"; exit 1; }
 echo "examples ok"
