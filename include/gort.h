@@ -135,15 +135,15 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     the thread, like the libc calls, honouring deadlines.
  *
  * Transparent mode: libgort (not libgort-malloc) also defines libc's own
- * read, write, readv, writev, recv, send, recvfrom, sendto, accept,
- * accept4, connect, close, poll, sleep, usleep, nanosleep and
- * clock_nanosleep (plus socket, socketpair, pipe, pipe2, dup, dup2, dup3,
+ * read, write, readv, writev, recv, send, recvfrom, sendto, recvmsg,
+ * sendmsg, accept, accept4, connect, close, poll, select, sleep, usleep,
+ * nanosleep and clock_nanosleep (plus socket, socketpair, pipe, pipe2, dup, dup2, dup3,
  * fcntl and ioctl to keep its per-fd state right, and getaddrinfo and
  * getnameinfo). In a goroutine, on a socket, pipe or FIFO the program
  * holds in blocking mode, they park the goroutine like the gort_ calls,
  * with libc's semantics otherwise (SIGPIPE on sockets, accept's flags as
  * asked, EAGAIN on fds the program made non-blocking, no EINTR). poll
- * waits for all its fds and its timeout at once; the sleeps are
+ * and select wait for all their fds and the timeout at once; the sleeps are
  * gort_sleep. Regular files, fds 0-2 and name lookups are bracketed like
  * gort_entersyscall. Outside goroutines, and inside a gort_entersyscall
  * bracket, they are exactly libc's. GORT_DEBUG=nethook=0 turns it off. */
@@ -157,6 +157,8 @@ GORT_API ssize_t gort_recvfrom(int fd, void *buf, size_t n, int flags,
                                struct sockaddr *addr, socklen_t *addrlen);
 GORT_API ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *addr, socklen_t addrlen);
+GORT_API ssize_t gort_recvmsg(int fd, struct msghdr *msg, int flags);
+GORT_API ssize_t gort_sendmsg(int fd, const struct msghdr *msg, int flags);
 GORT_API int     gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 GORT_API int     gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 GORT_API int     gort_close(int fd);

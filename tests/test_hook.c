@@ -23,7 +23,9 @@
  *     blocks (the libc behaviour), and a plain thread's calls elsewhere
  *     are libc's;
  *   - poll: several fds, readiness from another goroutine, a timeout,
- *     POLLNVAL after a close, poll with no fds as a sleep;
+ *     POLLNVAL after a close, poll with no fds as a sleep; select (a
+ *     ready fd, a timeout leaving 0 in *timeout); recvmsg parked until a
+ *     sendmsg;
  *   - sleep, usleep, nanosleep, clock_nanosleep park; EINVAL for a bad
  *     timespec;
  *   - accept keeps the caller's flags (no close-on-exec unless asked),
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -453,6 +456,92 @@ static void test_poll(void)
     CHECK(close(a[1]) == 0 && close(b[0]) == 0 && close(b[1]) == 0);
 }
 
+/* select: the same wait as poll's */
+
+typedef struct selector {
+    int nfds;
+    fd_set r, w;
+    struct timeval tv;
+    bool forever;
+    int ret;
+    int64_t took;
+    gort_chan *done;
+} selector;
+
+static void do_select(void *arg)
+{
+    selector *s = arg;
+    int64_t t0 = gort_nanotime();
+    s->ret = select(s->nfds, &s->r, &s->w, NULL, s->forever ? NULL : &s->tv);
+    s->took = gort_nanotime() - t0;
+    int one = 1;
+    gort_chan_send(s->done, &one);
+}
+
+static void test_select(void)
+{
+    int a[2], b[2];
+    REQUIRE(pipe(a) == 0 && pipe(b) == 0);
+    selector s = {.nfds = (a[0] > b[0] ? a[0] : b[0]) + 1, .forever = true,
+                  .done = gort_chan_make(sizeof(int), 1)};
+    FD_ZERO(&s.r);
+    FD_ZERO(&s.w);
+    FD_SET(a[0], &s.r);
+    FD_SET(b[0], &s.r);
+    gort_go(do_select, &s);
+    gort_yield();   /* it parks in select */
+    CHECK(write(b[1], "s", 1) == 1);
+    CHECK(gort_chan_recv(s.done, NULL));
+    CHECK_MSG(s.ret == 1 && FD_ISSET(b[0], &s.r) && !FD_ISSET(a[0], &s.r), "select %d", s.ret);
+
+    /* a timeout: 0, nothing set, the time left is 0 */
+    FD_ZERO(&s.r);
+    FD_SET(a[0], &s.r);
+    s.forever = false;
+    s.tv = (struct timeval){0, 80000};
+    gort_go(do_select, &s);
+    CHECK(gort_chan_recv(s.done, NULL));
+    CHECK_MSG(s.ret == 0 && !FD_ISSET(a[0], &s.r) && s.took >= 75 * MS && s.tv.tv_sec == 0 &&
+                  s.tv.tv_usec == 0,
+              "select timed out with %d after %lld ns", s.ret, (long long)s.took);
+    for (int i = 0; i < 2; i++)
+        CHECK(close(a[i]) == 0 && close(b[i]) == 0);
+}
+
+/* recvmsg parks until a sendmsg arrives */
+
+typedef struct msgr {
+    int fd;
+    ssize_t r;
+    char buf[16];
+    gort_chan *done;
+} msgr;
+
+static void do_recvmsg(void *arg)
+{
+    msgr *m = arg;
+    struct iovec iov = {m->buf, sizeof m->buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    m->r = recvmsg(m->fd, &mh, 0);
+    int one = 1;
+    gort_chan_send(m->done, &one);
+}
+
+static void test_msg(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    msgr m = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(do_recvmsg, &m);
+    gort_yield();
+    struct iovec iov[2] = {{"dat", 3}, {"agram", 5}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    CHECK(sendmsg(sv[1], &mh, 0) == 8);
+    CHECK(gort_chan_recv(m.done, NULL));
+    CHECK(m.r == 8 && memcmp(m.buf, "datagram", 8) == 0);
+    CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
+}
+
 /* ---- sleeping ---------------------------------------------------------------------------- */
 
 typedef struct sleeper {
@@ -621,6 +710,8 @@ static void run(void *arg)
     test_nonblock_view();
     test_plain_thread();
     test_poll();
+    test_select();
+    test_msg();
     test_sleep();
     test_libc_semantics();
     test_fork_child();

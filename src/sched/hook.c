@@ -4,9 +4,9 @@
  * Go's promise is that a goroutine may simply call read on a socket. For
  * C code that was written against libc (a client library, a parser that
  * reads a socket) gort keeps it by defining the libc names themselves:
- * read, write, readv, writev, recv, send, recvfrom, sendto, accept,
- * accept4, connect, close, poll, sleep, usleep, nanosleep and
- * clock_nanosleep. The dynamic linker binds a program's calls to the first
+ * read, write, readv, writev, recv, send, recvfrom, sendto, recvmsg,
+ * sendmsg, accept, accept4, connect, close, poll, select, sleep, usleep,
+ * nanosleep and clock_nanosleep. The dynamic linker binds a program's calls to the first
  * definition in its search order, and libgort comes before libc (linked
  * statically, the definitions are the program's own), so these run
  * instead of libc's and reach libc's through dlsym(RTLD_NEXT). (libco and
@@ -30,8 +30,9 @@
  *     parent: O_NONBLOCK would leak into the processes sharing it, so Go
  *     leaves them blocking too) and in getaddrinfo/getnameinfo: the plain
  *     call bracketed by gort_entersyscall, so sysmon hands the P on.
- *   - poll in a goroutine: the fds are armed and the goroutine waits on
- *     all of them and a timer at once (netpoll.c: netpoll_pollfds).
+ *   - poll and select in a goroutine: the fds are armed and the goroutine
+ *     waits on all of them and a timer at once (netpoll.c:
+ *     netpoll_pollfds).
  *   - sleep, usleep, nanosleep, clock_nanosleep: gort_sleep.
  * Semantics stay libc's: EINTR is never produced (nothing interrupts a
  * parked goroutine), a write on a blocking socket writes everything, a
@@ -50,8 +51,8 @@
  * static calls); an LD_PRELOAD library of hooks (the program would need
  * two libraries and a launcher); hooking only socket() and accept() to
  * arm fds at birth (fds inherited or received over a socket would block
- * threads). Not interposed: select, epoll_wait, recvmsg, sendmsg, open,
- * waitpid (blocking there blocks the thread, as without gort).
+ * threads). Not interposed: epoll_wait, pselect, ppoll, open, waitpid
+ * (blocking there blocks the thread, as without gort).
  */
 #define _GNU_SOURCE
 #include "sched/netpoll.h"
@@ -63,7 +64,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -118,6 +121,10 @@ REAL(ssize_t, recvfrom, (int fd, void *b, size_t n, int fl, struct sockaddr *a, 
 REAL(ssize_t, sendto, (int fd, const void *b, size_t n, int fl, const struct sockaddr *a, socklen_t al),
      (fd, b, n, fl, a, al), syscall(SYS_sendto, fd, b, n, fl, a, al))
 REAL(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl), syscall(SYS_sendmsg, fd, m, fl))
+REAL(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl), syscall(SYS_recvmsg, fd, m, fl))
+REAL(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t), (n, r, w, e, t),
+     syscall(SYS_pselect6, n, r, w, e,
+             t ? &(struct timespec){t->tv_sec, t->tv_usec * 1000} : NULL, NULL))
 REAL(int, accept4, (int fd, struct sockaddr *a, socklen_t *al, int fl), (fd, a, al, fl),
      syscall(SYS_accept4, fd, a, al, fl))
 REAL(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al),
@@ -281,6 +288,16 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
                       .caddr = addr, .caddrlen = addrlen});
 }
 
+HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return io((ioreq){.op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags});
+}
+
+HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return io((ioreq){.op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags});
+}
+
 HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
     int nfd = (int)io((ioreq){.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen,
@@ -314,6 +331,76 @@ HOOK int poll(struct pollfd *fds, nfds_t nfds, int timeout)
     if (!in_goroutine() || timeout == 0)
         return real_poll(fds, nfds, timeout);
     return netpoll_pollfds(fds, nfds, timeout);
+}
+
+/* select in a goroutine: the same wait as poll's, on the fds of the three
+ * sets. As Linux's, it leaves the time not slept in *timeout. */
+HOOK int select(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, struct timeval *timeout)
+{
+    bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
+    if (!in_goroutine() || zero || nfds < 0 || nfds > FD_SETSIZE)
+        return real_select(nfds, rfds, wfds, efds, timeout);
+    if (timeout && (timeout->tv_sec < 0 || timeout->tv_usec < 0 || timeout->tv_usec >= 1000000)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct pollfd *fds = malloc((size_t)(nfds ? nfds : 1) * sizeof *fds);
+    if (!fds) {
+        errno = ENOMEM;
+        return -1;
+    }
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = 0;
+        if (rfds && FD_ISSET(fd, rfds))
+            ev |= POLLIN;
+        if (wfds && FD_ISSET(fd, wfds))
+            ev |= POLLOUT;
+        if (efds && FD_ISSET(fd, efds))
+            ev |= POLLPRI;
+        if (ev)
+            fds[n++] = (struct pollfd){fd, ev, 0};
+    }
+    int ms = -1;
+    int64_t t0 = gort_nanotime();
+    if (timeout) {
+        int64_t us = (int64_t)timeout->tv_sec * 1000000 + timeout->tv_usec;
+        ms = us / 1000 > INT32_MAX ? INT32_MAX : (int)((us + 999) / 1000);
+    }
+    int r = netpoll_pollfds(fds, n, ms);
+    if (r >= 0) {
+        r = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            short re = fds[i].revents;
+            if (re & POLLNVAL) {
+                r = -1;
+                break;
+            }
+            int fd = fds[i].fd;
+            bool in = (fds[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR));
+            bool out = (fds[i].events & POLLOUT) && (re & (POLLOUT | POLLERR));
+            bool pri = (fds[i].events & POLLPRI) && (re & POLLPRI);
+            if (rfds)
+                in ? FD_SET(fd, rfds) : FD_CLR(fd, rfds);
+            if (wfds)
+                out ? FD_SET(fd, wfds) : FD_CLR(fd, wfds);
+            if (efds)
+                pri ? FD_SET(fd, efds) : FD_CLR(fd, efds);
+            r += in + out + pri;
+        }
+        if (r < 0)
+            netpoll_errno_set(EBADF);
+    }
+    if (r >= 0 && timeout) {
+        int64_t left = (int64_t)timeout->tv_sec * 1000000 + timeout->tv_usec -
+                       (gort_nanotime() - t0) / 1000;
+        if (left < 0 || r == 0)
+            left = 0;
+        timeout->tv_sec = left / 1000000;
+        timeout->tv_usec = left % 1000000;
+    }
+    free(fds);
+    return r;
 }
 
 /* ---- fds born here forget the runtime's state for their numbers ------------------ */

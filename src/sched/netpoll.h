@@ -69,7 +69,8 @@ void netpoll_break(void);
 
 /* ---- transparent mode: called by hook.c -------------------------------------- */
 
-enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT };
+enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO, OP_ACCEPT,
+       OP_RECVMSG, OP_SENDMSG };
 
 /* One I/O call, described for netpoll_io. */
 typedef struct ioreq {
@@ -85,6 +86,7 @@ typedef struct ioreq {
     socklen_t *addrlen;
     const struct sockaddr *caddr;
     socklen_t caddrlen;
+    struct msghdr *msg;  /* OP_RECVMSG, OP_SENDMSG */
     bool hook;           /* a libc name's call (hook.c): libc's semantics */
     bool sock;           /* the fd is a socket (set by netpoll_io) */
 } ioreq;
@@ -131,6 +133,7 @@ ssize_t real_writev(int fd, const struct iovec *v, int c);
 ssize_t real_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *a, socklen_t *al);
 ssize_t real_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *a, socklen_t al);
 ssize_t real_sendmsg(int fd, const struct msghdr *m, int fl);
+ssize_t real_recvmsg(int fd, struct msghdr *m, int fl);
 int real_accept4(int fd, struct sockaddr *a, socklen_t *al, int fl);
 int real_connect(int fd, const struct sockaddr *a, socklen_t al);
 int real_close(int fd);
