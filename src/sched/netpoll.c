@@ -546,6 +546,8 @@ static ssize_t do_sys(const ioreq *r)
     case OP_RECVFROM: return real_recvfrom(r->fd, r->buf, r->n, r->flags, r->addr, r->addrlen);
     case OP_SENDTO:   return real_sendto(r->fd, r->cbuf, r->n, r->flags | nosig, r->caddr, r->caddrlen);
     case OP_ACCEPT:   return real_accept4(r->fd, r->addr, r->addrlen, r->flags);
+    case OP_RECVMSG:  return real_recvmsg(r->fd, r->msg, r->flags);
+    case OP_SENDMSG:  return real_sendmsg(r->fd, r->msg, r->flags | nosig);
     }
     errno_set(EINVAL);
     return -1;
@@ -559,7 +561,7 @@ ssize_t netpoll_sys(const ioreq *r)
 static int mode_of(int op)
 {
     switch (op) {
-    case OP_WRITE: case OP_WRITEV: case OP_SEND: case OP_SENDTO:
+    case OP_WRITE: case OP_WRITEV: case OP_SEND: case OP_SENDTO: case OP_SENDMSG:
         return NETPOLL_WRITE;
     }
     return NETPOLL_READ;
@@ -670,7 +672,8 @@ static int hook_route(int fd, bool dontwait)
 
 static bool dontwait_op(const ioreq *r)
 {
-    return (r->op == OP_RECV || r->op == OP_SEND || r->op == OP_RECVFROM || r->op == OP_SENDTO) &&
+    return (r->op == OP_RECV || r->op == OP_SEND || r->op == OP_RECVFROM || r->op == OP_SENDTO ||
+            r->op == OP_RECVMSG || r->op == OP_SENDMSG) &&
            (r->flags & MSG_DONTWAIT);
 }
 
@@ -815,6 +818,18 @@ ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags, const struct s
 {
     ioreq r = {.op = OP_SENDTO, .fd = fd, .cbuf = buf, .n = n, .flags = flags,
                .caddr = addr, .caddrlen = addrlen};
+    return fd_io(&r);
+}
+
+ssize_t gort_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ioreq r = {.op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
+    return fd_io(&r);
+}
+
+ssize_t gort_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    ioreq r = {.op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
     return fd_io(&r);
 }
 
