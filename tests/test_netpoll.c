@@ -32,11 +32,11 @@
  *   - signals without SA_RESTART arriving all the time: no EINTR returned;
  *   - two goroutines bounce a byte over a socket on one P, long enough for
  *     sysmon to poll in the middle: no goroutine is stranded;
- *   - (GORT_TEST_CLOSE_RACES=1 only, for now: it hangs in a few percent of
- *     runs, an open bug) closes racing with readers and writers on both
- *     ends of sockets, fd numbers reused every round: every call ends with
- *     data, EOF, EBADF, EPIPE (no SIGPIPE) or ECONNRESET, and nothing
- *     hangs;
+ *   - closes racing with readers and writers on both ends of sockets, fd
+ *     numbers reused every round: every call ends with data, EOF, EBADF,
+ *     EPIPE (no SIGPIPE) or ECONNRESET, and nothing hangs (a close racing
+ *     with the first operation on an fd, which arms it, once left that
+ *     operation parked for good, or the next fd of that number blocking);
  *   - under a low RLIMIT_NOFILE, dial and accept get EMFILE back while an
  *     established connection keeps working, and both work again once fds
  *     are freed;
@@ -1265,12 +1265,8 @@ static void real_main(void *arg)
     test_eintr();
     step("test_pingpong_one_p");
     test_pingpong_one_p();
-    /* opt-in until the hang it finds now and then (all Ms idle, four
-     * racers neither parked on their fds nor queued) is understood */
-    if (getenv("GORT_TEST_CLOSE_RACES")) {
-        step("test_close_races");
-        test_close_races();
-    }
+    step("test_close_races");
+    test_close_races();
     step("test_echo_many");
     test_echo_many();
     step("test_emfile");

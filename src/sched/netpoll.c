@@ -950,10 +950,19 @@ int netpoll_close(int fd, bool close_unknown)
         int r = real_close(fd);
         return r < 0 && errno_get() == EINTR ? 0 : r;
     }
-    uint32_t old = atomic_fetch_or(&pd->ref, 1);
-    if (old & 1) {
-        errno_set(EBADF);   /* closed concurrently */
-        return -1;
+    for (int tries = 0;; tries++) {
+        if (!(atomic_fetch_or(&pd->ref, 1) & 1))
+            break;
+        /* as in pd_acquire: a close of the fd's previous life may be in
+         * its last locked stretch, its bit still set while the kernel
+         * already gave the number to this fd; wait it out and look again.
+         * Otherwise this fd is being closed concurrently. */
+        lock(&pd->lock);
+        unlock(&pd->lock);
+        if (tries > 0 || (atomic_load(&pd->ref) & 1)) {
+            errno_set(EBADF);
+            return -1;
+        }
     }
     /* no new operation gets in; wake the parked ones, and stop the
      * deadline timers */
