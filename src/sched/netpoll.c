@@ -978,7 +978,7 @@ int netpoll_close(int fd, bool close_unknown)
         goready(wg);
     pollers_wake(pd, NULL);   /* their poll(2) reports POLLNVAL */
     /* the operations in flight see the closing bit and leave */
-    bool ing = getg() != NULL;
+    bool ing = netpoll_hook_g() != NULL;   /* a goroutine outside a syscall bracket */
     while (atomic_load(&pd->ref) >> 1) {
         if (ing)
             gort_yield();
