@@ -15,9 +15,10 @@
  *     by plain calls bracketed as system calls.
  *   - an operation (gort_read, ...) tries the system call first; only on
  *     EAGAIN does it park on the pollDesc. EINTR is retried, never returned.
- *   - the scheduler polls (proc.c): findrunnable without blocking before it
- *     steals, an M with nothing to do blocks in the poller until the next
- *     timer, sysmon polls when nobody has for 10 ms.
+ *   - the scheduler polls (proc.c): findrunnable without blocking once
+ *     stealing found nothing (Go polls before stealing; see proc.c for
+ *     why not here), an M with nothing to do blocks in the poller until
+ *     the next timer, sysmon polls when nobody has for 10 ms.
  *
  * Each direction of a pollDesc has a word (rg for reads, wg for writes)
  * holding Go's states:
