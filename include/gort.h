@@ -130,7 +130,9 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     blocking socket's behaviour, Go's Write); if an error stops them
  *     after some bytes, they return that count and the next call reports
  *     the error. The others return what one system call did.
- *   - gort_accept returns a close-on-exec fd; ECONNABORTED is retried.
+ *   - gort_accept returns a close-on-exec fd; gort_accept4 takes accept4's
+ *     flags (SOCK_CLOEXEC, SOCK_NONBLOCK) as given; ECONNABORTED is
+ *     retried.
  *   - Outside a goroutine (a plain thread, or before gort_main) they block
  *     the thread, like the libc calls, honouring deadlines.
  *
@@ -160,6 +162,7 @@ GORT_API ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags,
 GORT_API ssize_t gort_recvmsg(int fd, struct msghdr *msg, int flags);
 GORT_API ssize_t gort_sendmsg(int fd, const struct msghdr *msg, int flags);
 GORT_API int     gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+GORT_API int     gort_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 GORT_API int     gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 GORT_API int     gort_close(int fd);
 /* SetDeadline, SetReadDeadline, SetWriteDeadline: t is an absolute

@@ -622,6 +622,16 @@ static void test_libc_semantics(void)
     REQUIRE(connect(c2, (struct sockaddr *)&sa, sizeof sa) == 0);
     int s2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     CHECK(s2 >= 0 && (fcntl(s2, F_GETFD) & FD_CLOEXEC));
+    /* the gort_ calls: gort_accept adds close-on-exec, gort_accept4 takes
+     * the flags given */
+    int c3 = socket(AF_INET, SOCK_STREAM, 0), c4 = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(connect(c3, (struct sockaddr *)&sa, sizeof sa) == 0);
+    REQUIRE(connect(c4, (struct sockaddr *)&sa, sizeof sa) == 0);
+    int s3 = gort_accept(lfd, NULL, NULL);
+    CHECK(s3 >= 0 && (fcntl(s3, F_GETFD) & FD_CLOEXEC));
+    int s4 = gort_accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    CHECK(s4 >= 0 && !(fcntl(s4, F_GETFD) & FD_CLOEXEC) && (fcntl(s4, F_GETFL) & O_NONBLOCK));
+    CHECK(close(c3) == 0 && close(c4) == 0 && close(s3) == 0 && close(s4) == 0);
 
     /* the peer is gone: EPIPE, and SIGPIPE as libc's write raises it */
     struct sigaction act = {.sa_handler = on_sigpipe}, old;

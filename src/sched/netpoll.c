@@ -834,13 +834,18 @@ ssize_t gort_sendmsg(int fd, const struct msghdr *msg, int flags)
     return fd_io(&r);
 }
 
-int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+int gort_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
-    ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen, .flags = SOCK_CLOEXEC};
+    ioreq r = {.op = OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen, .flags = flags};
     int nfd = (int)fd_io(&r);
     if (nfd >= 0)
-        pd_fresh(nfd);
+        netpoll_fresh(nfd);
     return nfd;
+}
+
+int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    return gort_accept4(fd, addr, addrlen, SOCK_CLOEXEC);
 }
 
 /* A non-blocking connect finished when the socket is writable; its result
