@@ -1089,6 +1089,19 @@ void netpoll_inject(glist *l, P *pp)
     l->n = 0;
 }
 
+/* A poll's goroutines, pp held: the first to run now (RUNNABLE, for the
+ * caller to execute), the others injected. */
+static G *netpoll_take(glist *l, P *pp)
+{
+    G *gp = l->head;
+    l->head = gp->schedlink;
+    l->n--;
+    gp->schedlink = NULL;
+    set_status(gp, G_RUNNABLE);
+    netpoll_inject(l, pp);
+    return gp;
+}
+
 /* An M with nothing to run, holding no P, about to stop: if goroutines
  * wait on the network and no other M blocks in the poller, this M does,
  * until an event, the earliest timer, or a break. Returns true if it got
@@ -1124,13 +1137,7 @@ static bool netpoll_block(M *mp, G **gpp)
     }
     acquirep(mp, pp);
     if (l.head) {
-        G *gp = l.head;
-        l.head = gp->schedlink;
-        l.n--;
-        gp->schedlink = NULL;
-        set_status(gp, G_RUNNABLE);
-        netpoll_inject(&l, pp);
-        *gpp = gp;
+        *gpp = netpoll_take(&l, pp);
         return false;
     }
     return true;
@@ -1197,14 +1204,8 @@ top:;
     if (netpoll_inited() && netpoll_waiters() > 0 && atomic_load(&sched.lastpoll) != 0) {
         glist l = netpoll_poll(0);
         if (l.head) {
-            gp = l.head;
-            l.head = gp->schedlink;
-            l.n--;
-            gp->schedlink = NULL;
-            set_status(gp, G_RUNNABLE);
-            netpoll_inject(&l, pp);
             *inherit = false;
-            return gp;
+            return netpoll_take(&l, pp);
         }
     }
     /* Nothing to do: give the P back. */
