@@ -301,6 +301,7 @@ struct G {
     timer sleeptimer;          /* gort_sleep; poll(2)'s timeout (netpoll.c) */
     _Atomic uintptr_t pollword;  /* poll(2) in a goroutine: PW_* (netpoll.c). Atomic */
     _Atomic uintptr_t pollseq;   /* + 1 at each wait of poll(2): stale timers are ignored. Atomic */
+    _Atomic bool inhook;         /* inside a libc name's call (hook.c): a signal handler's nested call goes to libc. Relaxed */
     void *tsan_fiber;          /* sanitizer fiber handles (sanitize.h) */
     uint32_t tsan_uses;
     void *asan_fake_stack;

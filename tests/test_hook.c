@@ -32,9 +32,25 @@
  *     SIGPIPE is raised on a socket whose peer is gone, as libc does;
  *   - regular files and stdio work from goroutines (bracketed calls);
  *   - a fork child (no scheduler) gets libc's calls: its sleeps, poll and
- *     close do not park.
+ *     close do not park;
+ *   - SO_RCVTIMEO ends a parked read with EAGAIN (set before and after
+ *     the fd is armed), MSG_WAITALL waits for all across writes, a 4 MiB
+ *     writev writes everything, errno survives a parked call that
+ *     succeeds, a second connect is EISCONN, a libc name inside the
+ *     caller's own gort_entersyscall bracket on a known regular file is a
+ *     plain call;
+ *   - poll racing with close on two Ps always ends with POLLNVAL;
+ *   - with _FORTIFY_SOURCE (optimised builds) read becomes __read_chk,
+ *     which parks too (the reads here with sizes unknown at compile time).
  */
 #define _GNU_SOURCE
+/* _FORTIFY_SOURCE turns read(fd, buf, n) with n unknown at compile time
+ * into __read_chk: the hooks must cover it (needs optimisation; the
+ * sanitizers bring their own checks) */
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#undef _FORTIFY_SOURCE
+#define _FORTIFY_SOURCE 2
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -708,6 +724,167 @@ static void test_fork_child(void)
         CHECK(close(p[i]) == 0 && close(q[i]) == 0);
 }
 
+/* ---- what review found: socket timeouts, whole reads and writes, brackets ------------- */
+
+typedef struct sized {
+    int fd;
+    size_t n;   /* not a constant: read(2) becomes __read_chk under FORTIFY */
+    ssize_t r;
+    int err;
+    int64_t took;
+    char *buf;
+    int flags;
+    gort_chan *done;
+} sized;
+
+static void sized_recv(void *arg)
+{
+    sized *x = arg;
+    int64_t t0 = gort_nanotime();
+    x->r = x->flags ? recv(x->fd, x->buf, x->n, x->flags) : read(x->fd, x->buf, x->n);
+    x->err = x->r < 0 ? ERRNO : 0;
+    x->took = gort_nanotime() - t0;
+    int one = 1;
+    gort_chan_send(x->done, &one);
+}
+
+static void trickle(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (int i = 0; i < 10; i++) {
+        gort_sleep(MS);
+        if (write(fd, "0123456789", 10) != 10)
+            break;
+    }
+}
+
+typedef struct big {
+    int fd;
+    size_t want, got;
+    gort_chan *done;
+} big;
+
+static void drain(void *arg)
+{
+    big *b = arg;
+    static char sink[65536];
+    while (b->got < b->want) {
+        ssize_t r = read(b->fd, sink, sizeof sink);
+        if (r <= 0)
+            break;
+        b->got += (size_t)r;
+    }
+    int one = 1;
+    gort_chan_send(b->done, &one);
+}
+
+static void test_review(void)
+{
+    char buf[256];
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+
+    /* SO_RCVTIMEO: EAGAIN after the timeout, as libc (set before the fd is
+     * armed, then changed after) */
+    struct timeval tv = {0, 60000};
+    REQUIRE(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    sized x = {.fd = sv[0], .n = 8, .buf = buf, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(sized_recv, &x);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r == -1 && (x.err == EAGAIN || x.err == EWOULDBLOCK) && x.took >= 55 * MS,
+              "read with SO_RCVTIMEO: %zd errno %d after %lld ns", x.r, x.err, (long long)x.took);
+    tv.tv_usec = 30000;
+    REQUIRE(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    gort_go(sized_recv, &x);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK(x.r == -1 && x.took >= 25 * MS && x.took < 55 * MS * 20);
+    tv.tv_usec = 0;
+    REQUIRE(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    /* and data still arrives afterwards: the timeout left no deadline */
+    gort_go(sized_recv, &x);
+    gort_yield();
+    CHECK(write(sv[1], "after", 5) == 5);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 5);
+
+    /* MSG_WAITALL waits for everything, across writes */
+    x.n = 100;
+    x.flags = MSG_WAITALL;
+    gort_go(sized_recv, &x);
+    gort_go(trickle, (void *)(intptr_t)sv[1]);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r == 100, "recv MSG_WAITALL returned %zd", x.r);
+
+    /* a blocking writev writes everything */
+    size_t total = (size_t)4 << 20;
+    char *chunk = malloc(total / 2);
+    REQUIRE(chunk);
+    memset(chunk, 'w', total / 2);
+    struct iovec iov[2] = {{chunk, total / 2}, {chunk, total / 2}};
+    big b = {sv[0], total, 0, gort_chan_make(sizeof(int), 1)};
+    gort_go(drain, &b);
+    CHECK_MSG(writev(sv[1], iov, 2) == (ssize_t)total, "writev of 4 MiB came back short");
+    CHECK(gort_chan_recv(b.done, NULL) && b.got == total);
+    free(chunk);
+
+    /* errno is left alone by a call that parked and then succeeded */
+    x.n = 3;
+    x.flags = 0;
+    gort_go(sized_recv, &x);
+    gort_yield();
+    errno = EDOM;
+    CHECK(write(sv[1], "xyz", 3) == 3 && ERRNO == EDOM);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 3);
+
+    /* a second connect of a connected socket: EISCONN, as libc */
+    int lfd = listen_any();
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port_of(lfd)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0);
+    errno = 0;
+    int rc2 = connect(c, (struct sockaddr *)&sa, sizeof sa);
+    CHECK_MSG(rc2 == -1 && ERRNO == EISCONN, "second connect %d errno %d", rc2, ERRNO);
+    CHECK(close(c) == 0 && close(lfd) == 0);
+
+    /* a libc name inside the caller's own system call bracket, on a
+     * regular file the runtime already knows: a plain call */
+    char path[] = "/tmp/gort_hook_XXXXXX";
+    int f = mkstemp(path);
+    REQUIRE(f >= 0);
+    unlink(path);
+    CHECK(write(f, "bracket", 7) == 7);
+    gort_entersyscall();
+    ssize_t r = pread(f, buf, 7, 0);
+    ssize_t w = write(f, "!", 1);
+    gort_exitsyscall();
+    CHECK(r == 7 && w == 1);
+    CHECK(close(f) == 0);
+    CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
+}
+
+/* poll and close at GOMAXPROCS=2: the woken poller sees the fd closed */
+static void test_poll_close(void)
+{
+    int prev = gort_gomaxprocs(2);
+    for (int i = 0; i < (int)scaled(200); i++) {
+        int p[2];
+        REQUIRE(pipe(p) == 0);
+        poller pl = {.fds = {{p[0], POLLIN, 0}}, .n = 1, .timeout = -1,
+                     .done = gort_chan_make(sizeof(int), 1)};
+        gort_go(do_poll, &pl);
+        if (i % 2)
+            gort_yield();
+        CHECK(close(p[0]) == 0);
+        CHECK(gort_chan_recv(pl.done, NULL));
+        CHECK_MSG(pl.r == 1 && (pl.fds[0].revents & POLLNVAL), "round %d: poll %d revents %x", i,
+                  pl.r, pl.fds[0].revents);
+        CHECK(close(p[1]) == 0);
+        if (test_failures)
+            break;
+    }
+    gort_gomaxprocs(prev);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void run(void *arg)
@@ -725,6 +902,8 @@ static void run(void *arg)
     test_sleep();
     test_libc_semantics();
     test_fork_child();
+    test_review();
+    test_poll_close();
     gort_gomaxprocs(prev);
     test_blocking_code();   /* and on every P */
 }

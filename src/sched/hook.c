@@ -76,7 +76,11 @@
 #include "gort.h"
 #include "sched/proc.h"
 
-#define HOOK __attribute__((visibility("default")))
+/* Weak: in a fully static link libc.a's own definitions of some of these
+ * names (getaddrinfo, accept4, usleep, the _chk functions) are strong and
+ * must win, or the link fails; dynamic linking ignores weakness and binds
+ * the program to these first. */
+#define HOOK __attribute__((visibility("default"), weak))
 
 /* ---- libc's own functions ------------------------------------------------- */
 
@@ -142,6 +146,8 @@ REAL(int, usleep, (useconds_t us), (us), raw_sleep_ns((int64_t)us * 1000) ? -1 :
 REAL(int, dup, (int fd), (fd), syscall(SYS_dup, fd))
 REAL(int, dup3, (int fd, int nfd, int fl), (fd, nfd, fl), syscall(SYS_dup3, fd, nfd, fl))
 REAL(int, socket, (int d, int t, int p), (d, t, p), syscall(SYS_socket, d, t, p))
+REAL(int, setsockopt, (int fd, int lv, int nm, const void *v, socklen_t l), (fd, lv, nm, v, l),
+     syscall(SYS_setsockopt, fd, lv, nm, v, l))
 REAL(int, socketpair, (int d, int t, int p, int *sv), (d, t, p, sv), syscall(SYS_socketpair, d, t, p, sv))
 REAL(int, pipe2, (int *fds, int fl), (fds, fl), syscall(SYS_pipe2, fds, fl))
 REAL(int, getaddrinfo, (const char *h, const char *s, const struct addrinfo *hi, struct addrinfo **r),
@@ -199,7 +205,8 @@ static int real_dup2(int fd, int nfd)
 
 /* ---- the switch ----------------------------------------------------------------- */
 
-static _Atomic int hook_mode = -1;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
+static _Atomic int hook_mode = -1;
+static _Atomic int hook_pid;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
 
 /* A fork child has a copy of the runtime's state but no scheduler (only
  * the forking thread survives): there the names are libc's, whatever the
@@ -212,6 +219,7 @@ static void hook_atfork_child(void)
 
 __attribute__((constructor)) static void hook_init(void)
 {
+    atomic_store(&hook_pid, (int)syscall(SYS_getpid));
     pthread_atfork(NULL, NULL, hook_atfork_child);
 }
 
@@ -234,14 +242,48 @@ static inline bool in_goroutine(void)
     return hooked() && netpoll_hook_g() != NULL;
 }
 
+/* A call made while this goroutine is already inside one of these (a
+ * signal handler that interrupted it: write(2) is async-signal-safe) goes
+ * straight to libc: the interrupted call may hold the fd's lock, and the
+ * handler must not allocate or park. True when the call may go on. */
+static inline bool hook_enter(G **gpp)
+{
+    G *gp = getg();
+    *gpp = gp;
+    if (!gp)
+        return true;
+    if (atomic_load_explicit(&gp->inhook, memory_order_relaxed))
+        return false;
+    atomic_store_explicit(&gp->inhook, true, memory_order_relaxed);
+    return true;
+}
+
+static inline void hook_exit(G *gp)
+{
+    if (gp)
+        atomic_store_explicit(&gp->inhook, false, memory_order_relaxed);
+}
+
+/* A vfork child runs on its parent's thread, sharing its memory and
+ * thread-locals until it execs: its close and dup2 (the calls such a
+ * child makes) must not touch the parent's runtime state. hook_pid is
+ * the process's pid (set at start and in a fork child). */
+static bool in_vfork_child(void)
+{
+    return (int)syscall(SYS_getpid) != atomic_load_explicit(&hook_pid, memory_order_relaxed);
+}
+
 /* ---- I/O ------------------------------------------------------------------------- */
 
 static ssize_t io(ioreq r)
 {
     r.hook = true;   /* libc's semantics (SIGPIPE, accept's flags) */
-    if (!hooked())
+    G *gp;
+    if (!hooked() || !hook_enter(&gp))
         return netpoll_sys(&r);
-    return netpoll_io(&r);
+    ssize_t n = netpoll_io(&r);
+    hook_exit(gp);
+    return n;
 }
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
@@ -314,32 +356,96 @@ HOOK int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    if (!hooked())
+    G *gp;
+    if (!hooked() || !hook_enter(&gp))
         return real_connect(fd, addr, addrlen);
-    return netpoll_connect(fd, addr, addrlen, true);
+    int r = netpoll_connect(fd, addr, addrlen, true);
+    hook_exit(gp);
+    return r;
 }
 
 HOOK int close(int fd)
 {
-    if (!hooked())
+    G *gp;
+    if (!hooked() || in_vfork_child() || !hook_enter(&gp))
         return real_close(fd);
-    return netpoll_close(fd, true);
+    int r = netpoll_close(fd, true);
+    hook_exit(gp);
+    return r;
 }
 
 HOOK int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    if (!in_goroutine() || timeout == 0)
+    G *gp;
+    if (!in_goroutine() || timeout == 0 || !hook_enter(&gp))
         return real_poll(fds, nfds, timeout);
-    return netpoll_pollfds(fds, nfds, timeout);
+    int r = netpoll_pollfds(fds, nfds, timeout);
+    hook_exit(gp);
+    return r;
 }
+
+HOOK int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    int r = real_setsockopt(fd, level, name, val, len);
+    if (r == 0 && hooked() && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+        val && len >= (socklen_t)sizeof(struct timeval))
+        netpoll_sockopt(fd, name, val);
+    return r;
+}
+
+/* _FORTIFY_SOURCE turns read, recv, recvfrom and poll with a buffer of
+ * known size into these checking entries, and glibc's own versions call
+ * its internals, bypassing the names above. Same check, then the hook.
+ * (The names are glibc's, hence the leading underscores.) */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        __chk_fail();
+    return read(fd, buf, n);
+}
+
+HOOK ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (n > buflen)
+        __chk_fail();
+    return recv(fd, buf, n, flags);
+}
+
+HOOK ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                            struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (n > buflen)
+        __chk_fail();
+    return recvfrom(fd, buf, n, flags, addr, addrlen);
+}
+
+HOOK int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < nfds)
+        __chk_fail();
+    return poll(fds, nfds, timeout);
+}
+
+static int select_parked(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds,
+                         struct timeval *timeout);
 
 /* select in a goroutine: the same wait as poll's, on the fds of the three
  * sets. As Linux's, it leaves the time not slept in *timeout. */
 HOOK int select(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, struct timeval *timeout)
 {
     bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
-    if (!in_goroutine() || zero || nfds < 0 || nfds > FD_SETSIZE)
+    G *gp;
+    if (!in_goroutine() || zero || nfds < 0 || nfds > FD_SETSIZE || !hook_enter(&gp))
         return real_select(nfds, rfds, wfds, efds, timeout);
+    int r = select_parked(nfds, rfds, wfds, efds, timeout);
+    hook_exit(gp);
+    return r;
+}
+
+static int select_parked(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, struct timeval *timeout)
+{
     if (timeout && (timeout->tv_sec < 0 || timeout->tv_usec < 0 || timeout->tv_usec >= 1000000)) {
         errno = EINVAL;
         return -1;
@@ -451,7 +557,7 @@ HOOK int dup(int fd)
  * atomic step, unlike dup2's). */
 static int dup_onto(int fd, int nfd, int flags, bool is_dup3)
 {
-    if (!hooked() || fd == nfd)
+    if (!hooked() || fd == nfd || in_vfork_child())
         return is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);
     netpoll_close(nfd, false);   /* only if the runtime knows it */
     int r = is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);

@@ -122,6 +122,7 @@ typedef struct pollDesc {
     bool pollable;             /* registered with the poller (else plain calls). Written under lock before armed */
     bool sock;                 /* a socket: writes go through send(MSG_NOSIGNAL). Likewise */
     _Atomic bool user_nb;      /* the user's view: O_NONBLOCK (hook.c). Set when armed, then by fcntl/ioctl */
+    _Atomic int64_t rcvtimeo, sndtimeo;  /* SO_RCVTIMEO/SO_SNDTIMEO in ns, 0 none (hook.c's calls). Set when armed, then by setsockopt */
     _Atomic int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else a nanotime */
     timer rt, wt;              /* deadline timers. Protected by lock */
     uintptr_t rseq, wseq;      /* + 1 whenever a deadline changes: stale firings are ignored. Protected by lock */
@@ -422,6 +423,16 @@ void netpoll_errno_set(int e)
     errno_set(e);
 }
 
+/* A socket's SO_RCVTIMEO or SO_SNDTIMEO in ns (0: none). */
+static int64_t sock_timeout(int fd, int opt)
+{
+    struct timeval tv = {0, 0};
+    socklen_t l = sizeof tv;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &l) != 0)
+        return 0;
+    return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
 /* pd->lock held: set the fd up for its current life. */
 static int arm_locked(pollDesc *pd)
 {
@@ -444,6 +455,8 @@ static int arm_locked(pollDesc *pd)
         pd->pollable = true;
         struct stat st;
         pd->sock = fstat(pd->fd, &st) == 0 && S_ISSOCK(st.st_mode);
+        atomic_store(&pd->rcvtimeo, pd->sock ? sock_timeout(pd->fd, SO_RCVTIMEO) : 0);
+        atomic_store(&pd->sndtimeo, pd->sock ? sock_timeout(pd->fd, SO_SNDTIMEO) : 0);
         if (!(fl & O_NONBLOCK) &&
             real_fcntl(pd->fd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK)) < 0) {
             e = errno_get();
@@ -678,9 +691,56 @@ static bool dontwait_op(const ioreq *r)
            (r->flags & MSG_DONTWAIT);
 }
 
+/* A libc name's blocking write writes everything, and a MSG_WAITALL
+ * receive waits for everything, as on a blocking socket: the ops that
+ * loop until r->n bytes are done. */
+static bool whole_op(const ioreq *r)
+{
+    switch (r->op) {
+    case OP_WRITE: case OP_SEND: case OP_SENDTO:
+        return true;
+    case OP_RECV: case OP_RECVFROM:
+        return (r->flags & MSG_WAITALL) != 0;
+    }
+    return false;
+}
+
+/* Drop the first n bytes of an iovec array (a copy the caller owns). */
+static void iov_advance(struct iovec **iov, size_t *cnt, size_t n)
+{
+    while (*cnt > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        ++*iov;
+        --*cnt;
+    }
+    if (*cnt > 0 && n > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+}
+
+static size_t iov_total(const struct iovec *iov, size_t cnt)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < cnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+/* pd->lock not held: arm or clear the per-call deadline that stands for a
+ * socket's SO_RCVTIMEO/SO_SNDTIMEO (a libc name's call only, and only
+ * when no gort deadline is set in that direction). */
+static void call_deadline(pollDesc *pd, int mode, int64_t d)
+{
+    lock(&pd->lock);
+    set_deadline_locked(pd, mode, d);
+    unlock(&pd->lock);
+}
+
 static ssize_t fd_io(ioreq *r)
 {
     int mode = mode_of(r->op);
+    int e0 = r->hook ? errno_get() : 0;   /* libc leaves errno alone on success */
     if (r->hook) {
         switch (hook_route(r->fd, dontwait_op(r))) {
         case ROUTE_DIRECT:
@@ -703,43 +763,95 @@ static ssize_t fd_io(ioreq *r)
     }
     G *gp = r->hook ? netpoll_hook_g() : getg();   /* hook: in a syscall bracket, block */
     if (!pd || !pd->pollable) {
-        /* a plain call, as a system call: it may block the thread */
+        /* a plain call, as a system call: it may block the thread (a
+         * goroutine's only: inside the caller's own bracket, or on a
+         * plain thread, there is nothing to bracket) */
         ssize_t n;
         do {
-            gort_entersyscall();
+            if (gp)
+                gort_entersyscall();
             n = do_sys(r);
             e = errno_get();
-            gort_exitsyscall();
+            if (gp)
+                gort_exitsyscall();
         } while (n < 0 && retry_err(r->op, e));
         if (pd)
             pd_release(pd);
         if (n < 0)
             errno_set(e);
+        else if (r->hook)
+            errno_set(e0);
         return n;
     }
     r->sock = pd->sock;
+    /* vector writes through a libc name write everything too: on a copy
+     * of the caller's iovecs, advanced as bytes go out */
+    struct iovec iov_s[8], *iov_copy = NULL;
+    struct msghdr mh_copy;
+    size_t iov_left = 0;
+    if (r->hook && (r->op == OP_WRITEV || r->op == OP_SENDMSG)) {
+        const struct iovec *src = r->op == OP_WRITEV ? r->iov : r->msg->msg_iov;
+        size_t cnt = r->op == OP_WRITEV ? (size_t)(r->iovcnt > 0 ? r->iovcnt : 0) : r->msg->msg_iovlen;
+        iov_copy = cnt <= 8 ? iov_s : malloc(cnt * sizeof *iov_copy);
+        if (iov_copy) {
+            memcpy(iov_copy, src, cnt * sizeof *iov_copy);
+            iov_left = iov_total(src, cnt);
+            if (r->op == OP_WRITEV) {
+                r->iov = iov_copy;
+            } else {
+                mh_copy = *r->msg;
+                mh_copy.msg_iov = iov_copy;
+                r->msg = &mh_copy;
+            }
+        }
+    }
+    struct iovec *iov_base = iov_copy;
+    /* SO_RCVTIMEO/SO_SNDTIMEO bound a libc name's wait, ending in EAGAIN */
+    int64_t tmo = r->hook ? atomic_load(mode == NETPOLL_READ ? &pd->rcvtimeo : &pd->sndtimeo) : 0;
+    bool own_deadline = false;
     gort_mutex *mu = mode == NETPOLL_READ ? &pd->rmu : &pd->wmu;
     if (gp)
         gort_mutex_lock(mu);
+    if (tmo > 0 && gp && atomic_load(mode == NETPOLL_READ ? &pd->rd : &pd->wd) == 0) {
+        call_deadline(pd, mode, gort_nanotime() + tmo);
+        own_deadline = true;
+    }
     ssize_t n;
-    size_t done = 0;   /* OP_WRITE, OP_SEND: bytes written so far */
+    size_t done = 0;   /* whole_op and vector writes: bytes done so far */
     for (;;) {
         if ((e = pd_check(pd, mode))) {
             n = -1;
             break;
         }
         n = do_sys(r);
-        if (n >= 0) {
-            if ((r->op == OP_WRITE || r->op == OP_SEND) && (size_t)n < r->n) {
-                /* a stream write goes on until all is written, as a
-                 * blocking socket's would (and Go's Write) */
-                done += (size_t)n;
+        if (n > 0 && whole_op(r) && (size_t)n < r->n) {
+            /* goes on until all is done, as a blocking socket's would
+             * (and Go's Write) */
+            done += (size_t)n;
+            if (mode == NETPOLL_WRITE)
                 r->cbuf = (const char *)r->cbuf + n;
-                r->n -= (size_t)n;
-                continue;
-            }
-            break;
+            else
+                r->buf = (char *)r->buf + n;
+            r->n -= (size_t)n;
+            continue;
         }
+        if (n > 0 && iov_copy && (size_t)n < iov_left) {
+            done += (size_t)n;
+            iov_left -= (size_t)n;
+            size_t cnt = r->op == OP_WRITEV ? (size_t)r->iovcnt : r->msg->msg_iovlen;
+            struct iovec *v = r->op == OP_WRITEV ? (struct iovec *)r->iov : r->msg->msg_iov;
+            iov_advance(&v, &cnt, (size_t)n);
+            if (r->op == OP_WRITEV) {
+                r->iov = v;
+                r->iovcnt = (int)cnt;
+            } else {
+                r->msg->msg_iov = v;
+                r->msg->msg_iovlen = cnt;
+            }
+            continue;
+        }
+        if (n >= 0)
+            break;
         e = errno_get();
         if (retry_err(r->op, e))
             continue;
@@ -747,19 +859,27 @@ static ssize_t fd_io(ioreq *r)
             break;
         e = gp ? pd_wait(pd, mode) : thread_wait(pd, mode);
         if (e) {
+            if (e == ETIMEDOUT && own_deadline)
+                e = EAGAIN;   /* the socket timeout, as the kernel reports it */
             n = -1;
             break;
         }
     }
+    if (own_deadline)
+        call_deadline(pd, mode, 0);
     if (gp)
         gort_mutex_unlock(mu);
     pd_release(pd);
-    if (n >= 0 && (r->op == OP_WRITE || r->op == OP_SEND))
+    if (iov_base && iov_base != iov_s)
+        free(iov_base);
+    if (n >= 0)
         n += (ssize_t)done;
-    else if (n < 0 && done > 0)
+    else if (done > 0)
         n = (ssize_t)done;   /* the error shows on the next call */
-    else if (n < 0)
+    if (n < 0)
         errno_set(e);
+    else if (r->hook)
+        errno_set(e0);
     return n;
 }
 
@@ -873,13 +993,16 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
         errno_set(e);
         return -1;
     }
+    G *gp = hook ? netpoll_hook_g() : getg();
     if (!pd || !pd->pollable) {
         int r;
         do {
-            gort_entersyscall();
+            if (gp)
+                gort_entersyscall();
             r = real_connect(fd, addr, addrlen);
             e = errno_get();
-            gort_exitsyscall();
+            if (gp)
+                gort_exitsyscall();
         } while (r < 0 && e == EINTR);
         if (pd)
             pd_release(pd);
@@ -887,12 +1010,25 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
             errno_set(e);
         return r;
     }
-    G *gp = hook ? netpoll_hook_g() : getg();
     if (gp)
         gort_mutex_lock(&pd->wmu);
     e = pd_check(pd, NETPOLL_WRITE);
     if (!e && real_connect(fd, addr, addrlen) < 0) {
         e = errno_get();
+        /* a unix socket whose listener's backlog is full: a blocking
+         * connect waits for room, which no poll reports; try again a
+         * little later, backing off to 10 ms */
+        for (int64_t us = 50; e == EAGAIN;) {
+            if (gp)
+                gort_sleep(us * 1000);
+            else
+                os_usleep((uint32_t)us);
+            if (us < 10000)
+                us *= 2;
+            if ((e = pd_check(pd, NETPOLL_WRITE)))
+                break;
+            e = real_connect(fd, addr, addrlen) < 0 ? errno_get() : 0;
+        }
         if (e == EINTR || e == EINPROGRESS || e == EALREADY) {
             /* in progress (EINTR too: the kernel goes on connecting) */
             for (;;) {
@@ -913,13 +1049,19 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
                 }
                 struct sockaddr_storage peer;
                 socklen_t pl = sizeof peer;
-                if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
-                    break;   /* connected */
+                if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0) {
+                    /* connected. Linux moves the socket to its connected
+                     * state only at the next connect call (which returns 0
+                     * once); make it, so that a later connect says
+                     * EISCONN as after a blocking connect */
+                    real_connect(fd, addr, addrlen);
+                    break;
+                }
                 if ((e = errno_get()) != ENOTCONN)
                     break;
             }
-        } else if (e == EISCONN) {
-            e = 0;
+        } else if (e == EISCONN && !hook) {
+            e = 0;   /* an earlier, interrupted call of ours connected it */
         }
     }
     if (gp)
@@ -982,7 +1124,6 @@ int netpoll_close(int fd, bool close_unknown)
         goready(rg);
     if (wg)
         goready(wg);
-    pollers_wake(pd, NULL);   /* their poll(2) reports POLLNVAL */
     /* the operations in flight see the closing bit and leave */
     bool ing = netpoll_hook_g() != NULL;   /* a goroutine outside a syscall bracket */
     while (atomic_load(&pd->ref) >> 1) {
@@ -1007,6 +1148,11 @@ int netpoll_close(int fd, bool close_unknown)
      * this fd number would wait forever) */
     atomic_fetch_sub(&pd->ref, 1);
     unlock(&pd->lock);
+    /* goroutines in poll(2) on it: only now, so that the poll(2) they make
+     * on waking sees the fd closed (POLLNVAL); woken before, they could
+     * find it still open and not ready, and wait again for an event that
+     * can no longer come */
+    pollers_wake(pd, NULL);
     if (r < 0 && e != EINTR) {
         errno_set(e);
         return -1;
@@ -1082,6 +1228,15 @@ bool netpoll_setnb(int fd, bool nb)
     }
     atomic_store(&pd->user_nb, nb);
     return true;
+}
+
+void netpoll_sockopt(int fd, int name, const struct timeval *tv)
+{
+    pollDesc *pd = pd_lookup(fd, false);
+    if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire))
+        return;   /* read when it is armed */
+    int64_t ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+    atomic_store(name == SO_RCVTIMEO ? &pd->rcvtimeo : &pd->sndtimeo, ns > 0 ? ns : 0);
 }
 
 /* ---- transparent mode: poll(2) in a goroutine ------------------------------- */
@@ -1372,16 +1527,16 @@ static int tcp_socket(const char *host, int port, bool listening)
     int fd = -1;
     e = listening ? EADDRNOTAVAIL : ECONNREFUSED;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        fd = real_socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             e = errno_get();
             continue;
         }
-        pd_fresh(fd);
+        netpoll_fresh(fd);
         bool ok;
         if (listening) {
             int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
             ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0;
         } else {
             ok = gort_connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
@@ -1390,7 +1545,7 @@ static int tcp_socket(const char *host, int port, bool listening)
             break;
         e = errno_get();
         if (listening)
-            close(fd);
+            real_close(fd);   /* never armed */
         else
             gort_close(fd);
         fd = -1;

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 
 /* A list of goroutines made ready by a poll, linked through G.schedlink.
@@ -117,6 +118,8 @@ void netpoll_dup(int fd, int nfd);
 int  netpoll_getfl(int fd, int fl);
 int  netpoll_setfl(int fd, int fl);
 bool netpoll_setnb(int fd, bool nb);
+/* setsockopt(SOL_SOCKET, SO_RCVTIMEO or SO_SNDTIMEO) succeeded on fd. */
+void netpoll_sockopt(int fd, int name, const struct timeval *tv);
 /* poll(2) in a goroutine, timeout != 0. */
 int  netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout);
 /* errno through calls the compiler cannot see into (proc.c: errno moves
@@ -140,6 +143,8 @@ int real_close(int fd);
 int real_poll(struct pollfd *f, nfds_t n, int ms);
 int real_fcntl(int fd, int cmd, void *arg);
 int real_ioctl(int fd, unsigned long req, void *arg);
+int real_socket(int d, int t, int p);
+int real_setsockopt(int fd, int level, int name, const void *v, socklen_t l);
 
 /* ---- implemented by proc.c ------------------------------------------------ */
 

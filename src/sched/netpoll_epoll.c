@@ -73,7 +73,7 @@ void netpoll_os_break(void)
         return;
     uint64_t one = 1;
     for (;;) {
-        ssize_t n = write(breakfd, &one, sizeof one);
+        ssize_t n = real_write(breakfd, &one, sizeof one);
         if (n == sizeof one || (n < 0 && errno == EAGAIN))
             return;   /* EAGAIN: the counter is full, a wake-up is pending anyway */
         if (n < 0 && errno != EINTR)
@@ -118,7 +118,7 @@ bool netpoll_os_poll(int64_t delay, glist *out)
             if (ms == 0)
                 continue;
             uint64_t v;
-            ssize_t r = read(breakfd, &v, sizeof v);
+            ssize_t r = real_read(breakfd, &v, sizeof v);
             (void)r;
             atomic_store(&break_pending, 0);
             broke = true;
