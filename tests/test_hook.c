@@ -40,6 +40,10 @@
  *     caller's own gort_entersyscall bracket on a known regular file is a
  *     plain call;
  *   - poll racing with close on two Ps always ends with POLLNVAL;
+ *   - connects to a unix listener with a full backlog wait for room;
+ *   - a signal handler writing to the pipe that the goroutine it
+ *     interrupted is writing to gets libc's call (no deadlock on the
+ *     fd's write lock);
  *   - with _FORTIFY_SOURCE (optimised builds) read becomes __read_chk,
  *     which parks too (the reads here with sizes unknown at compile time).
  */
@@ -65,6 +69,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -885,6 +890,157 @@ static void test_poll_close(void)
     gort_gomaxprocs(prev);
 }
 
+/* A signal handler writing to the pipe a goroutine is writing to (write
+ * is async-signal-safe): it interrupts the goroutine inside its own
+ * write, holding the fd's write lock, and must get libc's call rather
+ * than wait for that lock. */
+static int sig_pipe_w = -1, sig_pipe_r = -1;
+static atomic_int sig_writes;
+static atomic_bool sig_stop;
+
+/* Writes only while the pipe has room: a handler blocking in a full pipe
+ * on every thread would starve the goroutine that drains it (a program
+ * bug, with or without gort). */
+static void on_usr2(int sig)
+{
+    (void)sig;
+    int e = errno, queued = 0;
+    if (ioctl(sig_pipe_r, FIONREAD, &queued) == 0 && queued < (1 << 19) &&
+        write(sig_pipe_w, "s", 1) == 1)
+        atomic_fetch_add(&sig_writes, 1);
+    errno = e;
+}
+
+static void *usr2_sender(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&sig_stop)) {
+        kill(getpid(), SIGUSR2);
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void pipe_writer_loop(void *arg)
+{
+    big *b = arg;
+    static char chunk[64];
+    memset(chunk, 'g', sizeof chunk);
+    while (!atomic_load(&sig_stop)) {
+        int queued = 0;
+        if (ioctl(sig_pipe_r, FIONREAD, &queued) == 0 && queued >= (1 << 18)) {
+            gort_yield();   /* let the drainer catch up: the pipe never fills */
+            continue;
+        }
+        if (write(sig_pipe_w, chunk, sizeof chunk) < 0)
+            break;
+    }
+    int one = 1;
+    gort_chan_send(b->done, &one);
+}
+
+static void drain_until_stop(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char sink[65536];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
+}
+
+static void test_signal_nested(void)
+{
+#ifdef GORT_TSAN
+    /* TSan delivers a signal only when the thread reaches one of its own
+     * interceptors, never inside a call: the nesting cannot happen */
+    fprintf(stderr, "test_signal_nested: skipped under TSan\n");
+    return;
+#endif
+    int prev = gort_gomaxprocs(2);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    sig_pipe_w = p[1];
+    sig_pipe_r = p[0];
+    REQUIRE(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 20));
+    struct sigaction act = {.sa_handler = on_usr2}, old, ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = SA_RESTART;
+    REQUIRE(sigaction(SIGUSR2, &act, &old) == 0);
+    gort_go(drain_until_stop, (void *)(intptr_t)p[0]);
+    big w = {.done = gort_chan_make(sizeof(int), 1)};
+    gort_go(pipe_writer_loop, &w);
+    pthread_t t;
+    gort_entersyscall();
+    REQUIRE(pthread_create(&t, NULL, usr2_sender, NULL) == 0);
+    gort_exitsyscall();
+    gort_sleep(300 * MS);
+    atomic_store(&sig_stop, true);
+    CHECK(gort_chan_recv(w.done, NULL));   /* the writer was never stuck */
+    gort_entersyscall();
+    pthread_join(t, NULL);
+    gort_exitsyscall();
+    sigaction(SIGUSR2, &ign, NULL);   /* discards a signal still pending */
+    sigaction(SIGUSR2, &old, NULL);
+    CHECK(atomic_load(&sig_writes) > 0);
+    CHECK(close(p[1]) == 0);   /* the drainer sees EOF */
+    gort_sleep(10 * MS);
+    CHECK(close(p[0]) == 0);
+    gort_gomaxprocs(prev);
+}
+
+/* A unix socket whose listener's backlog is full: connect waits for room
+ * (as a blocking connect does), not EAGAIN. */
+typedef struct uconn {
+    struct sockaddr_un *sa;
+    int fd, r, err;
+    atomic_int *done;
+} uconn;
+
+static void unix_client(void *arg)
+{
+    uconn *u = arg;
+    u->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    u->r = connect(u->fd, (struct sockaddr *)u->sa, sizeof *u->sa);
+    u->err = u->r < 0 ? ERRNO : 0;
+    atomic_fetch_add(u->done, 1);
+}
+
+static void test_unix_backlog(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "/tmp/gort_hook_%d.sock", (int)getpid());
+    unlink(sa.sun_path);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(lfd, 1) == 0);
+    enum { N = 6 };
+    uconn u[N];
+    atomic_int done = 0;
+    for (int i = 0; i < N; i++) {
+        u[i] = (uconn){&sa, -1, 0, 0, &done};
+        gort_go(unix_client, &u[i]);
+    }
+    gort_sleep(30 * MS);   /* the backlog (1) is full: the others wait */
+    int accepted[N], na = 0;
+    while (atomic_load(&done) < N || na < N) {
+        int c = accept(lfd, NULL, NULL);   /* parks until one is queued */
+        if (c < 0)
+            break;
+        accepted[na++] = c;
+        if (na == N)
+            break;
+    }
+    CHECK(wait_ge(&done, N, 10));
+    for (int i = 0; i < N; i++) {
+        CHECK_MSG(u[i].r == 0, "unix connect %d: %d errno %d", i, u[i].r, u[i].err);
+        close(u[i].fd);
+    }
+    CHECK(na == N);
+    for (int i = 0; i < na; i++)
+        close(accepted[i]);
+    close(lfd);
+    unlink(sa.sun_path);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void run(void *arg)
@@ -903,7 +1059,9 @@ static void run(void *arg)
     test_libc_semantics();
     test_fork_child();
     test_review();
+    test_unix_backlog();
     test_poll_close();
+    test_signal_nested();
     gort_gomaxprocs(prev);
     test_blocking_code();   /* and on every P */
 }
