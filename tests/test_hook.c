@@ -39,7 +39,8 @@
  *     succeeds, a second connect is EISCONN, a libc name inside the
  *     caller's own gort_entersyscall bracket on a known regular file is a
  *     plain call;
- *   - poll racing with close on two Ps always ends with POLLNVAL;
+ *   - poll racing with close on two Ps always ends with POLLNVAL; poll
+ *     for POLLPRI wakes on TCP urgent data;
  *   - connects to a unix listener with a full backlog wait for room;
  *   - a signal handler writing to the pipe that the goroutine it
  *     interrupted is writing to gets libc's call (no deadlock on the
@@ -867,6 +868,28 @@ static void test_review(void)
     CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
 }
 
+/* poll for POLLPRI wakes on urgent (out-of-band) TCP data */
+static void test_pollpri(void)
+{
+    int lfd = listen_any();
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port_of(lfd)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0);
+    int s = accept(lfd, NULL, NULL);
+    REQUIRE(s >= 0);
+    poller p = {.fds = {{s, POLLPRI, 0}}, .n = 1, .timeout = 5000,
+                .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(do_poll, &p);
+    gort_yield();   /* it parks in poll */
+    CHECK(send(c, "!", 1, MSG_OOB) == 1);
+    CHECK(gort_chan_recv(p.done, NULL));
+    CHECK_MSG(p.r == 1 && (p.fds[0].revents & POLLPRI) && p.took < 4 * SEC,
+              "poll for POLLPRI: %d revents %x after %lld ns", p.r, p.fds[0].revents,
+              (long long)p.took);
+    CHECK(close(c) == 0 && close(s) == 0 && close(lfd) == 0);
+}
+
 /* poll and close at GOMAXPROCS=2: the woken poller sees the fd closed */
 static void test_poll_close(void)
 {
@@ -1060,6 +1083,7 @@ static void run(void *arg)
     test_fork_child();
     test_review();
     test_unix_backlog();
+    test_pollpri();
     test_poll_close();
     test_signal_nested();
     gort_gomaxprocs(prev);

@@ -437,8 +437,19 @@ HOOK int select(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, struct timev
 {
     bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
     G *gp;
-    if (!in_goroutine() || zero || nfds < 0 || nfds > FD_SETSIZE || !hook_enter(&gp))
+    if (!in_goroutine() || zero || nfds < 0 || !hook_enter(&gp))
         return real_select(nfds, rfds, wfds, efds, timeout);
+    if (nfds > FD_SETSIZE) {
+        /* beyond what an fd_set holds (libc allows larger hand-made
+         * sets): select(2) itself, as a system call */
+        gort_entersyscall();
+        int r = real_select(nfds, rfds, wfds, efds, timeout);
+        int e = netpoll_errno_get();
+        gort_exitsyscall();
+        netpoll_errno_set(e);
+        hook_exit(gp);
+        return r;
+    }
     int r = select_parked(nfds, rfds, wfds, efds, timeout);
     hook_exit(gp);
     return r;

@@ -51,7 +51,7 @@ void netpoll_os_init(void)
 
 int netpoll_os_open(int fd, uint64_t token)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET,
                              .data.u64 = token};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return errno;
@@ -125,8 +125,8 @@ bool netpoll_os_poll(int64_t delay, glist *out)
             continue;
         }
         int modes = 0;
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            modes |= NETPOLL_READ;
+        if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            modes |= NETPOLL_READ;   /* PRI: urgent data, for poll(2)'s POLLPRI waiters */
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             modes |= NETPOLL_WRITE;
         if (modes)
