@@ -4,7 +4,8 @@
  * allocation workloads twice in one process, once through gort's manual
  * heap and once through the C library's malloc, prints the times side by
  * side, shows gort's statistics and how freed memory goes back to the
- * operating system. Last, goroutines build and drop binary trees in the
+ * operating system. Between the two, goroutines serve and load loopback
+ * TCP connections, a goroutine per connection end. Last, goroutines build and drop binary trees in the
  * garbage-collected heap while the collector prints a line per cycle. It
  * grows with each capability of the runtime.
  *
@@ -28,8 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gort.h"
 
@@ -58,6 +64,7 @@ static uint64_t rng(uint64_t *s)
 }
 
 static long scale = 1;
+static void network(bool quick);
 
 static size_t rss(void)
 {
@@ -256,6 +263,120 @@ static void goroutines(void *arg)
     gort_chan_recv(pong, &sum);
     printf("  select over a send and a timer, then close: summed %ld (%s)\n\n", sum,
            sum == sent ? "every value arrived" : "MISMATCH");
+    network(n < 100000);
+}
+
+/* ---- network: a goroutine per connection -------------------------------------
+ * The server side is written with plain read and write (transparent mode
+ * parks the goroutine), the client side with the gort_ calls. */
+
+static int threads_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    int n = -1;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[256];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0)   /* plain libc names */
+        if (write(fd, buf, (size_t)r) != r)
+            break;
+    close(fd);
+}
+
+typedef struct net_run {
+    int lfd, port, conns, rounds;
+    gort_waitgroup wg;
+    atomic_long echoes;
+    atomic_int max_threads;
+} net_run;
+
+static void accept_conns(void *arg)
+{
+    net_run *nr = arg;
+    for (int i = 0; i < nr->conns; i++) {
+        int fd = gort_accept(nr->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        gort_go(echo_conn, (void *)(intptr_t)fd);
+    }
+}
+
+static void net_client(void *arg)
+{
+    net_run *nr = arg;
+    int fd = gort_dial_tcp("127.0.0.1", nr->port);
+    char msg[32] = "ping from a goroutine, echoed";
+    char back[32];
+    for (int i = 0; fd >= 0 && i < nr->rounds; i++) {
+        if (gort_write(fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+            break;
+        size_t got = 0;
+        while (got < sizeof msg) {
+            ssize_t r = gort_read(fd, back + got, sizeof msg - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got != sizeof msg || memcmp(msg, back, sizeof msg) != 0)
+            break;
+        atomic_fetch_add(&nr->echoes, 1);
+        if (i == nr->rounds / 2) {
+            int t = threads_now();
+            if (t > atomic_load(&nr->max_threads))
+                atomic_store(&nr->max_threads, t);
+        }
+    }
+    if (fd >= 0)
+        gort_close(fd);
+    gort_waitgroup_done(&nr->wg);
+}
+
+static void network(bool quick)
+{
+    struct rlimit rl;
+    int conns = quick ? 200 : 2000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if ((long)rl.rlim_cur / 2 - 64 < conns)
+            conns = (int)(rl.rlim_cur / 2) - 64;   /* both ends live in this process */
+    }
+    static net_run nr;
+    nr.lfd = gort_listen_tcp("127.0.0.1", 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    if (nr.lfd < 0 || conns <= 0 || getsockname(nr.lfd, (struct sockaddr *)&sa, &sl) != 0) {
+        printf("network: no loopback socket here; skipped\n\n");
+        return;
+    }
+    nr.port = ntohs(sa.sin_port);
+    nr.conns = conns;
+    nr.rounds = 10;
+    gort_go(accept_conns, &nr);
+    int64_t t0 = gort_nanotime();
+    gort_waitgroup_add(&nr.wg, conns);
+    for (int i = 0; i < conns; i++)
+        gort_go(net_client, &nr);
+    gort_waitgroup_wait(&nr.wg);
+    double ms = (double)(gort_nanotime() - t0) / 1e6;
+    gort_close(nr.lfd);
+    printf("network (a goroutine per connection end; the server's use plain read/write):\n");
+    printf("  %d loopback connections, %ld echoes of 32 bytes in %.0f ms; %d threads in the\n"
+           "  process at the busiest (GOMAXPROCS=%d)\n\n",
+           conns, atomic_load(&nr.echoes), ms, atomic_load(&nr.max_threads), gort_gomaxprocs(0));
 }
 
 /* ---- garbage collector ------------------------------------------------------

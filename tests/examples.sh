@@ -14,7 +14,7 @@ first=$(echo "$out" | cut -d' ' -f1-10)
 out=$("$b/showcase" quick)
 for want in "spawned and finished 10000 goroutines" "1000 goroutines parked" \
             "channel ping-pong: 1000 round trips" "every value arrived" \
-            "gort_free_os_memory"; do
+            "gort_free_os_memory" "200 loopback connections, 2000 echoes"; do
     grep -q "$want" <<<"$out" || { echo "showcase lacks: $want"; echo "$out"; exit 1; }
 done
 out=$("$b/echo_server" selftest 200)
