@@ -146,7 +146,8 @@ GORT_API gort_chan *gort_after(int64_t ns);
  * with libc's semantics otherwise (SIGPIPE on sockets, accept's flags as
  * asked, EAGAIN on fds the program made non-blocking, whole writes,
  * MSG_WAITALL, SO_RCVTIMEO/SO_SNDTIMEO ending in EAGAIN, no EINTR); the
- * _FORTIFY_SOURCE entries (__read_chk...) and setsockopt are covered too. poll
+ * _FORTIFY_SOURCE entries (__read_chk...) and setsockopt are covered too,
+ * and vfork is fork (its child would act on the parent's runtime). poll
  * and select wait for all their fds and the timeout at once; the sleeps are
  * gort_sleep. Regular files, fds 0-2 and name lookups are bracketed like
  * gort_entersyscall. Outside goroutines, and inside a gort_entersyscall

@@ -39,6 +39,10 @@
  *     succeeds, a second connect is EISCONN, a libc name inside the
  *     caller's own gort_entersyscall bracket on a known regular file is a
  *     plain call;
+ *   - MSG_WAITALL on datagrams returns one datagram, MSG_PEEK|MSG_WAITALL
+ *     never repeats peeked bytes, a plain thread honours SO_RCVTIMEO on
+ *     an armed fd, a gort deadline set while SO_RCVTIMEO stands in
+ *     survives the call, a vfork child writes to a pipe the runtime armed;
  *   - poll racing with close on two Ps always ends with POLLNVAL; poll
  *     for POLLPRI wakes on TCP urgent data;
  *   - connects to a unix listener with a full backlog wait for room;
@@ -868,6 +872,110 @@ static void test_review(void)
     CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
 }
 
+/* second review: datagrams and MSG_WAITALL, a plain thread's SO_RCVTIMEO,
+ * a gort deadline set while SO_RCVTIMEO stands in, vfork */
+
+static void *thread_timed_read(void *arg)
+{
+    sized *x = arg;
+    int64_t t0 = gort_nanotime();
+    x->r = read(x->fd, x->buf, x->n);
+    x->err = x->r < 0 ? errno : 0;
+    x->took = gort_nanotime() - t0;
+    return NULL;
+}
+
+static void set_deadline_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    gort_sleep(20 * MS);
+    gort_fd_set_read_deadline(fd, gort_nanotime() + 300 * MS);
+}
+
+static void test_review2(void)
+{
+    char buf[64];
+    /* MSG_WAITALL on datagrams: one datagram, as the kernel gives */
+    int dv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv) == 0);
+    CHECK(send(dv[1], "one", 3, 0) == 3 && send(dv[1], "two", 3, 0) == 3);
+    sized x = {.fd = dv[0], .n = sizeof buf - 1, .buf = buf, .flags = MSG_WAITALL,
+               .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(sized_recv, &x);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r == 3 && memcmp(buf, "one", 3) == 0, "datagram MSG_WAITALL: %zd", x.r);
+    CHECK(close(dv[0]) == 0 && close(dv[1]) == 0);
+
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    /* MSG_PEEK|MSG_WAITALL never repeats the bytes it peeked */
+    CHECK(write(sv[1], "abc", 3) == 3);
+    x = (sized){.fd = sv[0], .n = 6, .buf = buf, .flags = MSG_PEEK | MSG_WAITALL,
+                .done = gort_chan_make(sizeof(int), 1)};
+    memset(buf, 0, sizeof buf);
+    gort_go(sized_recv, &x);
+    gort_yield();
+    CHECK(write(sv[1], "def", 3) == 3);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r >= 3 && memcmp(buf, "abcdef", (size_t)x.r) == 0, "peek: %zd '%s'", x.r, buf);
+    CHECK(recv(sv[0], buf, 6, MSG_WAITALL) == 6 && memcmp(buf, "abcdef", 6) == 0);
+
+    /* a plain thread honours SO_RCVTIMEO on an fd the runtime armed */
+    struct timeval tv = {0, 80000};
+    REQUIRE(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    x = (sized){.fd = sv[0], .n = 8, .buf = buf};
+    pthread_t th;
+    gort_entersyscall();
+    REQUIRE(pthread_create(&th, NULL, thread_timed_read, &x) == 0);
+    pthread_join(th, NULL);
+    gort_exitsyscall();
+    CHECK_MSG(x.r == -1 && (x.err == EAGAIN || x.err == EWOULDBLOCK) && x.took >= 75 * MS &&
+                  x.took < 5 * SEC,
+              "thread read with SO_RCVTIMEO: %zd errno %d after %lld ns", x.r, x.err,
+              (long long)x.took);
+
+    /* a gort deadline set while the socket timeout stands in: the socket
+     * timeout still ends the read (EAGAIN), the gort deadline stays */
+    x = (sized){.fd = sv[0], .n = 8, .buf = buf, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(set_deadline_later, (void *)(intptr_t)sv[0]);
+    gort_go(sized_recv, &x);
+    CHECK(gort_chan_recv(x.done, NULL));
+    CHECK_MSG(x.r == -1 && (x.err == EAGAIN || x.err == EWOULDBLOCK || x.err == ETIMEDOUT),
+              "read: %zd errno %d", x.r, x.err);
+    gort_sleep(350 * MS);   /* past the gort deadline: it expired, and stays so */
+    errno = 0;
+    CHECK_MSG(gort_read(sv[0], buf, 1) == -1 && ERRNO == ETIMEDOUT, "gort_read errno %d", ERRNO);
+    gort_fd_set_read_deadline(sv[0], 0);
+    tv.tv_usec = 0;
+    REQUIRE(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    CHECK(close(sv[0]) == 0 && close(sv[1]) == 0);
+
+    /* a vfork child (fork here) reports through a pipe and leaves */
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    rd r = {.fd = p[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &r);   /* arms p[0] */
+    gort_yield();
+    CHECK(write(p[1], "0", 1) == 1);
+    CHECK(gort_chan_recv(r.done, NULL) && r.r == 1);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        int code = 42;
+        ssize_t w = write(p[1], &code, sizeof code);
+        close(p[0]);
+        _exit(w == sizeof code ? 0 : 1);
+    }
+    REQUIRE(pid > 0);
+    int code = 0;
+    CHECK(read(p[0], &code, sizeof code) == sizeof code && code == 42);
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0)
+        gort_sleep(MS);
+    CHECK(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(close(p[0]) == 0 && close(p[1]) == 0);
+}
+
 /* poll for POLLPRI wakes on urgent (out-of-band) TCP data */
 static void test_pollpri(void)
 {
@@ -1083,6 +1191,7 @@ static void run(void *arg)
     test_fork_child();
     test_review();
     test_unix_backlog();
+    test_review2();
     test_pollpri();
     test_poll_close();
     test_signal_nested();

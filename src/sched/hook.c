@@ -205,8 +205,7 @@ static int real_dup2(int fd, int nfd)
 
 /* ---- the switch ----------------------------------------------------------------- */
 
-static _Atomic int hook_mode = -1;
-static _Atomic int hook_pid;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
+static _Atomic int hook_mode = -1;   /* -1 unread, 0 off, 1 on (GORT_DEBUG=nethook) */
 
 /* A fork child has a copy of the runtime's state but no scheduler (only
  * the forking thread survives): there the names are libc's, whatever the
@@ -219,7 +218,6 @@ static void hook_atfork_child(void)
 
 __attribute__((constructor)) static void hook_init(void)
 {
-    atomic_store(&hook_pid, (int)syscall(SYS_getpid));
     pthread_atfork(NULL, NULL, hook_atfork_child);
 }
 
@@ -262,15 +260,6 @@ static inline void hook_exit(G *gp)
 {
     if (gp)
         atomic_store_explicit(&gp->inhook, false, memory_order_relaxed);
-}
-
-/* A vfork child runs on its parent's thread, sharing its memory and
- * thread-locals until it execs: its close and dup2 (the calls such a
- * child makes) must not touch the parent's runtime state. hook_pid is
- * the process's pid (set at start and in a fork child). */
-static bool in_vfork_child(void)
-{
-    return (int)syscall(SYS_getpid) != atomic_load_explicit(&hook_pid, memory_order_relaxed);
 }
 
 /* ---- I/O ------------------------------------------------------------------------- */
@@ -367,7 +356,7 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 HOOK int close(int fd)
 {
     G *gp;
-    if (!hooked() || in_vfork_child() || !hook_enter(&gp))
+    if (!hooked() || !hook_enter(&gp))
         return real_close(fd);
     int r = netpoll_close(fd, true);
     hook_exit(gp);
@@ -520,6 +509,18 @@ static int select_parked(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, str
     return r;
 }
 
+/* vfork is fork here. A vfork child runs on its parent's thread, sharing
+ * its memory and thread-locals until it execs, so every name above would
+ * act on the parent's runtime state from the child (arm the parent's fds,
+ * park the parent's goroutine and run its scheduler); POSIX lets vfork be
+ * fork, and fork's child turns transparent mode off (hook_atfork_child).
+ * The price is fork's page-table copy. posix_spawn does not come here
+ * (glibc's uses libc's internal calls only). */
+HOOK pid_t vfork(void)
+{
+    return fork();
+}
+
 /* ---- fds born here forget the runtime's state for their numbers ------------------ */
 
 HOOK int socket(int domain, int type, int protocol)
@@ -568,7 +569,7 @@ HOOK int dup(int fd)
  * atomic step, unlike dup2's). */
 static int dup_onto(int fd, int nfd, int flags, bool is_dup3)
 {
-    if (!hooked() || fd == nfd || in_vfork_child())
+    if (!hooked() || fd == nfd)
         return is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);
     netpoll_close(nfd, false);   /* only if the runtime knows it */
     int r = is_dup3 ? real_dup3(fd, nfd, flags) : real_dup2(fd, nfd);

@@ -121,6 +121,7 @@ typedef struct pollDesc {
     _Atomic bool armed;        /* set up for the fd's current life; release-stored under lock */
     bool pollable;             /* registered with the poller (else plain calls). Written under lock before armed */
     bool sock;                 /* a socket: writes go through send(MSG_NOSIGNAL). Likewise */
+    bool stream;               /* a byte stream (not datagrams): whole reads may loop. Likewise */
     _Atomic bool user_nb;      /* the user's view: O_NONBLOCK (hook.c). Set when armed, then by fcntl/ioctl */
     _Atomic int64_t rcvtimeo, sndtimeo;  /* SO_RCVTIMEO/SO_SNDTIMEO in ns, 0 none (hook.c's calls). Set when armed, then by setsockopt */
     _Atomic int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else a nanotime */
@@ -423,6 +424,15 @@ void netpoll_errno_set(int e)
     errno_set(e);
 }
 
+/* A socket timeout in ns; 0 for none, and for one so long (over ~30
+ * years) that the kernel treats it as none too. */
+static int64_t timeval_ns(const struct timeval *tv)
+{
+    if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_sec > ((int64_t)1 << 30))
+        return 0;
+    return (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+}
+
 /* A socket's SO_RCVTIMEO or SO_SNDTIMEO in ns (0: none). */
 static int64_t sock_timeout(int fd, int opt)
 {
@@ -430,7 +440,7 @@ static int64_t sock_timeout(int fd, int opt)
     socklen_t l = sizeof tv;
     if (getsockopt(fd, SOL_SOCKET, opt, &tv, &l) != 0)
         return 0;
-    return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+    return timeval_ns(&tv);
 }
 
 /* pd->lock held: set the fd up for its current life. */
@@ -455,6 +465,11 @@ static int arm_locked(pollDesc *pd)
         pd->pollable = true;
         struct stat st;
         pd->sock = fstat(pd->fd, &st) == 0 && S_ISSOCK(st.st_mode);
+        int type = SOCK_STREAM;
+        socklen_t tl = sizeof type;
+        if (pd->sock && getsockopt(pd->fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0)
+            type = SOCK_DGRAM;
+        pd->stream = type == SOCK_STREAM;
         atomic_store(&pd->rcvtimeo, pd->sock ? sock_timeout(pd->fd, SO_RCVTIMEO) : 0);
         atomic_store(&pd->sndtimeo, pd->sock ? sock_timeout(pd->fd, SO_SNDTIMEO) : 0);
         if (!(fl & O_NONBLOCK) &&
@@ -606,7 +621,7 @@ static int deadline_ms(pollDesc *pd, int mode)
 /* A plain thread waits for fd the plain way. 0, or an errno. It looks at
  * the closing bit every 20 ms: poll(2) does not return when another thread
  * starts closing the fd, and gort_close waits for this call to leave. */
-static int thread_wait(pollDesc *pd, int mode)
+static int thread_wait(pollDesc *pd, int mode, int64_t until)
 {
     struct pollfd pfd = {pd->fd, (short)(mode == NETPOLL_READ ? POLLIN : POLLOUT), 0};
     for (;;) {
@@ -616,6 +631,15 @@ static int thread_wait(pollDesc *pd, int mode)
         int ms = deadline_ms(pd, mode);
         if (ms == 0)
             return ETIMEDOUT;
+        if (until) {
+            /* a socket timeout (SO_RCVTIMEO...) of a libc name's call */
+            int64_t left = until - gort_nanotime();
+            if (left <= 0)
+                return EAGAIN;
+            int ums = (int)((left + 999999) / 1000000);
+            if (ms < 0 || ums < ms)
+                ms = ums;
+        }
         if (ms < 0 || ms > 20)
             ms = 20;
         int n = real_poll(&pfd, 1, ms);
@@ -700,7 +724,8 @@ static bool whole_op(const ioreq *r)
     case OP_WRITE: case OP_SEND: case OP_SENDTO:
         return true;
     case OP_RECV: case OP_RECVFROM:
-        return (r->flags & MSG_WAITALL) != 0;
+        /* as the kernel's: not for datagrams, not for a peek */
+        return r->stream && (r->flags & MSG_WAITALL) && !(r->flags & MSG_PEEK);
     }
     return false;
 }
@@ -727,14 +752,29 @@ static size_t iov_total(const struct iovec *iov, size_t cnt)
     return t;
 }
 
-/* pd->lock not held: arm or clear the per-call deadline that stands for a
- * socket's SO_RCVTIMEO/SO_SNDTIMEO (a libc name's call only, and only
- * when no gort deadline is set in that direction). */
-static void call_deadline(pollDesc *pd, int mode, int64_t d)
+/* The per-call deadline that stands for a socket's SO_RCVTIMEO/
+ * SO_SNDTIMEO (a libc name's call, when no gort deadline is set in that
+ * direction). call_deadline_set returns the direction's sequence number
+ * after setting it; call_deadline_clear clears it only if nobody set a
+ * deadline since (gort_fd_set_deadline bumps the number), and says
+ * whether it was still ours. */
+static uintptr_t call_deadline_set(pollDesc *pd, int mode, int64_t d)
 {
     lock(&pd->lock);
     set_deadline_locked(pd, mode, d);
+    uintptr_t seq = mode == NETPOLL_READ ? pd->rseq : pd->wseq;
     unlock(&pd->lock);
+    return seq;
+}
+
+static bool call_deadline_clear(pollDesc *pd, int mode, uintptr_t seq)
+{
+    lock(&pd->lock);
+    bool ours = seq == (mode == NETPOLL_READ ? pd->rseq : pd->wseq);
+    if (ours)
+        set_deadline_locked(pd, mode, 0);
+    unlock(&pd->lock);
+    return ours;
 }
 
 static ssize_t fd_io(ioreq *r)
@@ -784,6 +824,7 @@ static ssize_t fd_io(ioreq *r)
         return n;
     }
     r->sock = pd->sock;
+    r->stream = !pd->sock || pd->stream;
     /* vector writes through a libc name write everything too: on a copy
      * of the caller's iovecs, advanced as bytes go out */
     struct iovec iov_s[8], *iov_copy = NULL;
@@ -809,11 +850,13 @@ static ssize_t fd_io(ioreq *r)
     /* SO_RCVTIMEO/SO_SNDTIMEO bound a libc name's wait, ending in EAGAIN */
     int64_t tmo = r->hook ? atomic_load(mode == NETPOLL_READ ? &pd->rcvtimeo : &pd->sndtimeo) : 0;
     bool own_deadline = false;
+    uintptr_t own_seq = 0;
+    int64_t until = tmo > 0 ? gort_nanotime() + tmo : 0;   /* a plain thread's bound */
     gort_mutex *mu = mode == NETPOLL_READ ? &pd->rmu : &pd->wmu;
     if (gp)
         gort_mutex_lock(mu);
     if (tmo > 0 && gp && atomic_load(mode == NETPOLL_READ ? &pd->rd : &pd->wd) == 0) {
-        call_deadline(pd, mode, gort_nanotime() + tmo);
+        own_seq = call_deadline_set(pd, mode, until);
         own_deadline = true;
     }
     ssize_t n;
@@ -847,6 +890,12 @@ static ssize_t fd_io(ioreq *r)
             } else {
                 r->msg->msg_iov = v;
                 r->msg->msg_iovlen = cnt;
+                /* the ancillary data (passed fds...) went with the first
+                 * bytes; the rest goes without */
+                r->msg->msg_control = NULL;
+                r->msg->msg_controllen = 0;
+                r->msg->msg_name = NULL;
+                r->msg->msg_namelen = 0;
             }
             continue;
         }
@@ -857,16 +906,18 @@ static ssize_t fd_io(ioreq *r)
             continue;
         if (e != EAGAIN && e != EWOULDBLOCK)
             break;
-        e = gp ? pd_wait(pd, mode) : thread_wait(pd, mode);
+        e = gp ? pd_wait(pd, mode) : thread_wait(pd, mode, until);
         if (e) {
-            if (e == ETIMEDOUT && own_deadline)
+            if (e == ETIMEDOUT && own_deadline && call_deadline_clear(pd, mode, own_seq)) {
+                own_deadline = false;
                 e = EAGAIN;   /* the socket timeout, as the kernel reports it */
+            }
             n = -1;
             break;
         }
     }
     if (own_deadline)
-        call_deadline(pd, mode, 0);
+        call_deadline_clear(pd, mode, own_seq);
     if (gp)
         gort_mutex_unlock(mu);
     pd_release(pd);
@@ -1018,7 +1069,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
         /* a unix socket whose listener's backlog is full: a blocking
          * connect waits for room, which no poll reports; try again a
          * little later, backing off to 10 ms */
-        for (int64_t us = 50; e == EAGAIN;) {
+        for (int64_t us = 50; e == EAGAIN && addr && addr->sa_family == AF_UNIX;) {
             if (gp)
                 gort_sleep(us * 1000);
             else
@@ -1032,7 +1083,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
         if (e == EINTR || e == EINPROGRESS || e == EALREADY) {
             /* in progress (EINTR too: the kernel goes on connecting) */
             for (;;) {
-                e = gp ? pd_wait(pd, NETPOLL_WRITE) : thread_wait(pd, NETPOLL_WRITE);
+                e = gp ? pd_wait(pd, NETPOLL_WRITE) : thread_wait(pd, NETPOLL_WRITE, 0);
                 if (e)
                     break;
                 int soerr = 0;
@@ -1235,8 +1286,7 @@ void netpoll_sockopt(int fd, int name, const struct timeval *tv)
     pollDesc *pd = pd_lookup(fd, false);
     if (!pd || !atomic_load_explicit(&pd->armed, memory_order_acquire))
         return;   /* read when it is armed */
-    int64_t ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
-    atomic_store(name == SO_RCVTIMEO ? &pd->rcvtimeo : &pd->sndtimeo, ns > 0 ? ns : 0);
+    atomic_store(name == SO_RCVTIMEO ? &pd->rcvtimeo : &pd->sndtimeo, timeval_ns(tv));
 }
 
 /* ---- transparent mode: poll(2) in a goroutine ------------------------------- */

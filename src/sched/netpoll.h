@@ -90,6 +90,7 @@ typedef struct ioreq {
     struct msghdr *msg;  /* OP_RECVMSG, OP_SENDMSG */
     bool hook;           /* a libc name's call (hook.c): libc's semantics */
     bool sock;           /* the fd is a socket (set by netpoll_io) */
+    bool stream;         /* a stream socket or a pipe (set by netpoll_io) */
 } ioreq;
 
 /* The goroutine a libc name's call may park: the caller's, unless it is
