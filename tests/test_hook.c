@@ -43,6 +43,9 @@
  *     never repeats peeked bytes, a plain thread honours SO_RCVTIMEO on
  *     an armed fd, a gort deadline set while SO_RCVTIMEO stands in
  *     survives the call, a vfork child writes to a pipe the runtime armed;
+ *   - a socket closed behind the runtime's back (fclose of an fdopen'ed
+ *     stream) whose number comes back from eventfd or open: fresh state
+ *     (a read of the blocking eventfd parks and wakes);
  *   - poll racing with close on two Ps always ends with POLLNVAL; poll
  *     for POLLPRI wakes on TCP urgent data;
  *   - connects to a unix listener with a full backlog wait for room;
@@ -70,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -976,6 +980,42 @@ static void test_review2(void)
     CHECK(close(p[0]) == 0 && close(p[1]) == 0);
 }
 
+/* A socket the runtime armed, closed behind its back (fclose of an
+ * fdopen'ed stream closes with libc's internal call), its number then
+ * reused by eventfd and by open: the new fds start fresh. */
+static void test_closed_behind(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    rd x = {.fd = sv[0], .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &x);   /* arms sv[0] */
+    gort_yield();
+    CHECK(write(sv[1], "1", 1) == 1);
+    CHECK(gort_chan_recv(x.done, NULL) && x.r == 1);
+    FILE *f = fdopen(sv[0], "r+");
+    REQUIRE(f);
+    int old = sv[0];
+    fclose(f);   /* libc's own close: the runtime does not see it */
+    int efd = eventfd(0, 0);
+    REQUIRE(efd >= 0);
+    CHECK_MSG(efd == old, "eventfd got %d, not the closed %d (the check needs the same number)",
+              efd, old);
+    /* blocking eventfd: a read parks until a write */
+    rd y = {.fd = efd, .done = gort_chan_make(sizeof(int), 1)};
+    gort_go(reader, &y);
+    gort_yield();
+    uint64_t one = 1;
+    CHECK(write(efd, &one, sizeof one) == sizeof one);
+    CHECK(gort_chan_recv(y.done, NULL));
+    CHECK_MSG(y.r == 8, "eventfd read %zd errno %d", y.r, y.err);
+    CHECK(close(efd) == 0);
+    /* and a file opened with open(2) on the number */
+    int fd = open("/dev/null", O_RDWR);
+    CHECK(fd == old);
+    CHECK(write(fd, "x", 1) == 1);
+    CHECK(close(fd) == 0 && close(sv[1]) == 0);
+}
+
 /* poll for POLLPRI wakes on urgent (out-of-band) TCP data */
 static void test_pollpri(void)
 {
@@ -1192,6 +1232,7 @@ static void run(void *arg)
     test_review();
     test_unix_backlog();
     test_review2();
+    test_closed_behind();
     test_pollpri();
     test_poll_close();
     test_signal_nested();

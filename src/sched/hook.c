@@ -65,6 +65,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -150,6 +151,14 @@ REAL(int, setsockopt, (int fd, int lv, int nm, const void *v, socklen_t l), (fd,
      syscall(SYS_setsockopt, fd, lv, nm, v, l))
 REAL(int, socketpair, (int d, int t, int p, int *sv), (d, t, p, sv), syscall(SYS_socketpair, d, t, p, sv))
 REAL(int, pipe2, (int *fds, int fl), (fds, fl), syscall(SYS_pipe2, fds, fl))
+REAL(int, openat, (int dir, const char *path, int fl, mode_t m), (dir, path, fl, m),
+     syscall(SYS_openat, dir, path, fl, m))
+REAL(int, eventfd, (unsigned int v, int fl), (v, fl), syscall(SYS_eventfd2, v, fl))
+REAL(int, timerfd_create, (int c, int fl), (c, fl), syscall(SYS_timerfd_create, c, fl))
+REAL(int, signalfd, (int fd, const sigset_t *m, int fl), (fd, m, fl),
+     syscall(SYS_signalfd4, fd, m, 8, fl))
+REAL(int, epoll_create1, (int fl), (fl), syscall(SYS_epoll_create1, fl))
+REAL(int, inotify_init1, (int fl), (fl), syscall(SYS_inotify_init1, fl))
 REAL(int, getaddrinfo, (const char *h, const char *s, const struct addrinfo *hi, struct addrinfo **r),
      (h, s, hi, r), ((void)h, (void)s, (void)hi, (void)r, EAI_SYSTEM))
 REAL(int, getnameinfo, (const struct sockaddr *a, socklen_t al, char *h, socklen_t hl, char *s,
@@ -554,6 +563,98 @@ HOOK int pipe2(int fds[2], int flags)
 HOOK int pipe(int fds[2])
 {
     return pipe2(fds, 0);
+}
+
+/* Files and the other fd-making calls: nothing to arm, but the number may
+ * be one whose earlier fd was closed where the runtime could not see it
+ * (fclose of an fdopen'ed socket): its state goes. (open64 and friends are
+ * the same calls on 64-bit Linux; the _2 forms are _FORTIFY_SOURCE's.) */
+static int fresh(int fd)
+{
+    if (fd >= 0 && hooked())
+        netpoll_fresh(fd);
+    return fd;
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+HOOK int openat(int dir, const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = open_mode(flags, ap);
+    va_end(ap);
+    return fresh(real_openat(dir, path, flags, m));
+}
+
+HOOK int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = open_mode(flags, ap);
+    va_end(ap);
+    return fresh(real_openat(AT_FDCWD, path, flags, m));
+}
+
+HOOK int open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = open_mode(flags, ap);
+    va_end(ap);
+    return fresh(real_openat(AT_FDCWD, path, flags | O_LARGEFILE, m));
+}
+
+HOOK int openat64(int dir, const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = open_mode(flags, ap);
+    va_end(ap);
+    return fresh(real_openat(dir, path, flags | O_LARGEFILE, m));
+}
+
+HOOK int __open_2(const char *path, int flags)
+{
+    return fresh(real_openat(AT_FDCWD, path, flags, 0));
+}
+
+HOOK int __open64_2(const char *path, int flags)
+{
+    return fresh(real_openat(AT_FDCWD, path, flags | O_LARGEFILE, 0));
+}
+
+HOOK int creat(const char *path, mode_t m)
+{
+    return fresh(real_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, m));
+}
+
+HOOK int eventfd(unsigned int initval, int flags)
+{
+    return fresh(real_eventfd(initval, flags));
+}
+
+HOOK int timerfd_create(int clockid, int flags)
+{
+    return fresh(real_timerfd_create(clockid, flags));
+}
+
+HOOK int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    return fresh(real_signalfd(fd, mask, flags));
+}
+
+HOOK int epoll_create1(int flags)
+{
+    return fresh(real_epoll_create1(flags));
+}
+
+HOOK int inotify_init1(int flags)
+{
+    return fresh(real_inotify_init1(flags));
 }
 
 HOOK int dup(int fd)

@@ -145,6 +145,8 @@ int real_poll(struct pollfd *f, nfds_t n, int ms);
 int real_fcntl(int fd, int cmd, void *arg);
 int real_ioctl(int fd, unsigned long req, void *arg);
 int real_socket(int d, int t, int p);
+int real_epoll_create1(int fl);
+int real_eventfd(unsigned int v, int fl);
 int real_setsockopt(int fd, int level, int name, const void *v, socklen_t l);
 
 /* ---- implemented by proc.c ------------------------------------------------ */

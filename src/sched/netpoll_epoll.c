@@ -38,10 +38,10 @@ static _Atomic uint32_t break_pending;   /* a write to breakfd not yet drained *
 
 void netpoll_os_init(void)
 {
-    epfd = epoll_create1(EPOLL_CLOEXEC);
+    epfd = real_epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         throwf("netpoll: epoll_create1 failed (errno %d)", errno);
-    breakfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    breakfd = real_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (breakfd < 0)
         throwf("netpoll: eventfd failed (errno %d)", errno);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
