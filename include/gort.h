@@ -107,8 +107,9 @@ GORT_API gort_chan *gort_after(int64_t ns);
  *     goroutines blocked on the fd and the runtime forgets the fd. An fd
  *     closed behind the runtime's back (fclose of an fdopen'ed socket, a
  *     raw system call) is forgotten when its number comes back from
- *     socket, accept, pipe or dup; until then a new fd of that number
- *     opened another way may see stale state.
+ *     socket, accept, pipe, dup, open, eventfd and the other fd-making
+ *     calls transparent mode defines; a number handed out another way (a
+ *     raw system call, libc's own popen) may see stale state.
  *   - gort_close wakes every goroutine blocked on the fd; they fail with
  *     EBADF, as does any call on the fd that starts during the close or
  *     after it. An invalid fd: EBADF.

@@ -38,8 +38,10 @@
  * parked goroutine), a write on a blocking socket writes everything, a
  * socket whose peer is gone still raises SIGPIPE unless ignored (only the
  * gort_ calls suppress it), accept keeps the flags the caller asked for.
- * Fds born here (socket, socketpair, pipe, pipe2, accept, dup*) forget any
- * state the runtime held for an earlier fd with the same number.
+ * Fds born here (socket, socketpair, pipe, pipe2, accept, dup*, open*,
+ * creat, eventfd, timerfd_create, signalfd, epoll_create1, inotify_init1)
+ * forget any state the runtime held for an earlier fd with the same
+ * number.
  *
  * GORT_DEBUG=nethook=0 turns transparent mode off: every name here then
  * forwards to libc untouched. So does a fork child (it has no scheduler).
