@@ -442,11 +442,7 @@ HOOK int select(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, struct timev
     if (nfds > FD_SETSIZE) {
         /* beyond what an fd_set holds (libc allows larger hand-made
          * sets): select(2) itself, as a system call */
-        gort_entersyscall();
-        int r = real_select(nfds, rfds, wfds, efds, timeout);
-        int e = netpoll_errno_get();
-        gort_exitsyscall();
-        netpoll_errno_set(e);
+        int r = NETPOLL_SYSCALL(int, real_select(nfds, rfds, wfds, efds, timeout));
         hook_exit(gp);
         return r;
     }
@@ -506,7 +502,7 @@ static int select_parked(int nfds, fd_set *rfds, fd_set *wfds, fd_set *efds, str
             r += in + out + pri;
         }
         if (r < 0)
-            netpoll_errno_set(EBADF);
+            sched_errno_set(EBADF);
     }
     if (r >= 0 && timeout) {
         int64_t left = (int64_t)timeout->tv_sec * 1000000 + timeout->tv_usec -
@@ -569,8 +565,8 @@ HOOK int pipe(int fds[2])
 
 /* Files and the other fd-making calls: nothing to arm, but the number may
  * be one whose earlier fd was closed where the runtime could not see it
- * (fclose of an fdopen'ed socket): its state goes. (open64 and friends are
- * the same calls on 64-bit Linux; the _2 forms are _FORTIFY_SOURCE's.) */
+ * (fclose of an fdopen'ed socket): its state goes. (The _2 forms are
+ * _FORTIFY_SOURCE's.) */
 static int fresh(int fd)
 {
     if (fd >= 0 && hooked())
@@ -601,33 +597,16 @@ HOOK int open(const char *path, int flags, ...)
     return fresh(real_openat(AT_FDCWD, path, flags, m));
 }
 
-HOOK int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t m = open_mode(flags, ap);
-    va_end(ap);
-    return fresh(real_openat(AT_FDCWD, path, flags | O_LARGEFILE, m));
-}
-
-HOOK int openat64(int dir, const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t m = open_mode(flags, ap);
-    va_end(ap);
-    return fresh(real_openat(dir, path, flags | O_LARGEFILE, m));
-}
-
 HOOK int __open_2(const char *path, int flags)
 {
     return fresh(real_openat(AT_FDCWD, path, flags, 0));
 }
 
-HOOK int __open64_2(const char *path, int flags)
-{
-    return fresh(real_openat(AT_FDCWD, path, flags | O_LARGEFILE, 0));
-}
+/* The 64 forms are the same calls on the 64-bit systems gort runs on
+ * (the kernel opens every file with O_LARGEFILE there). */
+HOOK int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+HOOK int openat64(int dir, const char *path, int flags, ...) __attribute__((alias("openat")));
+HOOK int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
 
 HOOK int creat(const char *path, mode_t m)
 {
@@ -724,14 +703,7 @@ HOOK int fcntl(int fd, int cmd, ...)
     return fcntl_hooked(fd, cmd, arg);
 }
 
-HOOK int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_hooked(fd, cmd, arg);
-}
+HOOK int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 HOOK int ioctl(int fd, unsigned long req, ...)
 {
@@ -815,29 +787,16 @@ HOOK unsigned int sleep(unsigned int s)
 HOOK int getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
                      struct addrinfo **res)
 {
-    bool g = in_goroutine();
-    if (g)
-        gort_entersyscall();
-    int r = real_getaddrinfo(host, serv, hints, res);
-    if (g) {
-        int e = netpoll_errno_get();   /* EAI_SYSTEM's */
-        gort_exitsyscall();
-        netpoll_errno_set(e);
-    }
-    return r;
+    if (!in_goroutine())
+        return real_getaddrinfo(host, serv, hints, res);
+    return NETPOLL_SYSCALL(int, real_getaddrinfo(host, serv, hints, res));
 }
 
 HOOK int getnameinfo(const struct sockaddr *addr, socklen_t addrlen, char *host,
                      socklen_t hostlen, char *serv, socklen_t servlen, int flags)
 {
-    bool g = in_goroutine();
-    if (g)
-        gort_entersyscall();
-    int r = real_getnameinfo(addr, addrlen, host, hostlen, serv, servlen, flags);
-    if (g) {
-        int e = netpoll_errno_get();
-        gort_exitsyscall();
-        netpoll_errno_set(e);
-    }
-    return r;
+    if (!in_goroutine())
+        return real_getnameinfo(addr, addrlen, host, hostlen, serv, servlen, flags);
+    return NETPOLL_SYSCALL(int, real_getnameinfo(addr, addrlen, host, hostlen, serv, servlen,
+                                                 flags));
 }

@@ -399,30 +399,6 @@ static void set_deadline_locked(pollDesc *pd, int mode, int64_t d)
 
 /* ---- operations: acquiring the pollDesc ------------------------------------ */
 
-/* errno only through these, which the compiler cannot inline: after a park
- * or a system call bracket the goroutine may run on another thread, whose
- * errno lives elsewhere, and glibc's __errno_location is const (proc.c). */
-static __attribute__((noinline)) int errno_get(void)
-{
-    __asm__ __volatile__("" ::: "memory");
-    return errno;
-}
-
-static __attribute__((noinline)) void errno_set(int e)
-{
-    __asm__ __volatile__("" ::: "memory");
-    errno = e;
-}
-
-int netpoll_errno_get(void)
-{
-    return errno_get();
-}
-
-void netpoll_errno_set(int e)
-{
-    errno_set(e);
-}
 
 /* A socket timeout in ns; 0 for none, and for one so long (over ~30
  * years) that the kernel treats it as none too. */
@@ -448,7 +424,7 @@ static int arm_locked(pollDesc *pd)
 {
     int fl = real_fcntl(pd->fd, F_GETFL, NULL);
     if (fl < 0)
-        return errno_get();
+        return sched_errno_get();
     atomic_store(&pd->user_nb, (fl & O_NONBLOCK) != 0);
     netpoll_init_once();
     atomic_store(&pd->rg, PD_NIL);
@@ -474,7 +450,7 @@ static int arm_locked(pollDesc *pd)
         atomic_store(&pd->sndtimeo, pd->sock ? sock_timeout(pd->fd, SO_SNDTIMEO) : 0);
         if (!(fl & O_NONBLOCK) &&
             real_fcntl(pd->fd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK)) < 0) {
-            e = errno_get();
+            e = sched_errno_get();
             netpoll_os_close(pd->fd);
             return e;
         }
@@ -555,7 +531,7 @@ static ssize_t do_sys(const ioreq *r)
     case OP_WRITE:
         if (r->sock) {
             ssize_t n = real_sendto(r->fd, r->cbuf, r->n, nosig, NULL, 0);
-            if (n >= 0 || errno_get() != ENOTSOCK)
+            if (n >= 0 || sched_errno_get() != ENOTSOCK)
                 return n;
             /* the number was reused behind the runtime's back (closed by
              * libc itself, say): not a socket any more */
@@ -566,7 +542,7 @@ static ssize_t do_sys(const ioreq *r)
         if (r->sock) {
             struct msghdr mh = {.msg_iov = (struct iovec *)r->iov, .msg_iovlen = (size_t)r->iovcnt};
             ssize_t n = real_sendmsg(r->fd, &mh, nosig);
-            if (n >= 0 || errno_get() != ENOTSOCK)
+            if (n >= 0 || sched_errno_get() != ENOTSOCK)
                 return n;
         }
         return real_writev(r->fd, r->iov, r->iovcnt);
@@ -578,7 +554,7 @@ static ssize_t do_sys(const ioreq *r)
     case OP_RECVMSG:  return real_recvmsg(r->fd, r->msg, r->flags);
     case OP_SENDMSG:  return real_sendmsg(r->fd, r->msg, r->flags | nosig);
     }
-    errno_set(EINVAL);
+    sched_errno_set(EINVAL);
     return -1;
 }
 
@@ -647,8 +623,8 @@ static int thread_wait(pollDesc *pd, int mode, int64_t until)
             return 0;
         if (n == 0 && deadline_ms(pd, mode) == 0)
             return ETIMEDOUT;
-        if (n < 0 && errno_get() != EINTR)
-            return errno_get();
+        if (n < 0 && sched_errno_get() != EINTR)
+            return sched_errno_get();
     }
 }
 
@@ -780,25 +756,19 @@ static bool call_deadline_clear(pollDesc *pd, int mode, uintptr_t seq)
 static ssize_t fd_io(ioreq *r)
 {
     int mode = mode_of(r->op);
-    int e0 = r->hook ? errno_get() : 0;   /* libc leaves errno alone on success */
+    int e0 = r->hook ? sched_errno_get() : 0;   /* libc leaves errno alone on success */
     if (r->hook) {
         switch (hook_route(r->fd, dontwait_op(r))) {
         case ROUTE_DIRECT:
             return do_sys(r);
-        case ROUTE_SYSCALL: {
-            gort_entersyscall();
-            ssize_t n = do_sys(r);
-            int e = errno_get();
-            gort_exitsyscall();
-            errno_set(e);
-            return n;
-        }
+        case ROUTE_SYSCALL:
+            return NETPOLL_SYSCALL(ssize_t, do_sys(r));
         }
     }
     pollDesc *pd;
     int e = pd_acquire(r->fd, &pd);
     if (e) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     G *gp = r->hook ? netpoll_hook_g() : getg();   /* hook: in a syscall bracket, block */
@@ -811,16 +781,16 @@ static ssize_t fd_io(ioreq *r)
             if (gp)
                 gort_entersyscall();
             n = do_sys(r);
-            e = errno_get();
+            e = sched_errno_get();
             if (gp)
                 gort_exitsyscall();
         } while (n < 0 && retry_err(r->op, e));
         if (pd)
             pd_release(pd);
         if (n < 0)
-            errno_set(e);
+            sched_errno_set(e);
         else if (r->hook)
-            errno_set(e0);
+            sched_errno_set(e0);
         return n;
     }
     r->sock = pd->sock;
@@ -901,7 +871,7 @@ static ssize_t fd_io(ioreq *r)
         }
         if (n >= 0)
             break;
-        e = errno_get();
+        e = sched_errno_get();
         if (retry_err(r->op, e))
             continue;
         if (e != EAGAIN && e != EWOULDBLOCK)
@@ -928,9 +898,9 @@ static ssize_t fd_io(ioreq *r)
     else if (done > 0)
         n = (ssize_t)done;   /* the error shows on the next call */
     if (n < 0)
-        errno_set(e);
+        sched_errno_set(e);
     else if (r->hook)
-        errno_set(e0);
+        sched_errno_set(e0);
     return n;
 }
 
@@ -1028,20 +998,14 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
         switch (hook_route(fd, false)) {
         case ROUTE_DIRECT:
             return real_connect(fd, addr, addrlen);
-        case ROUTE_SYSCALL: {
-            gort_entersyscall();
-            int r = real_connect(fd, addr, addrlen);
-            int e = errno_get();
-            gort_exitsyscall();
-            errno_set(e);
-            return r;
-        }
+        case ROUTE_SYSCALL:
+            return NETPOLL_SYSCALL(int, real_connect(fd, addr, addrlen));
         }
     }
     pollDesc *pd;
     int e = pd_acquire(fd, &pd);
     if (e) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     G *gp = hook ? netpoll_hook_g() : getg();
@@ -1051,21 +1015,21 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
             if (gp)
                 gort_entersyscall();
             r = real_connect(fd, addr, addrlen);
-            e = errno_get();
+            e = sched_errno_get();
             if (gp)
                 gort_exitsyscall();
         } while (r < 0 && e == EINTR);
         if (pd)
             pd_release(pd);
         if (r < 0)
-            errno_set(e);
+            sched_errno_set(e);
         return r;
     }
     if (gp)
         gort_mutex_lock(&pd->wmu);
     e = pd_check(pd, NETPOLL_WRITE);
     if (!e && real_connect(fd, addr, addrlen) < 0) {
-        e = errno_get();
+        e = sched_errno_get();
         /* a unix socket whose listener's backlog is full: a blocking
          * connect waits for room, which no poll reports; try again a
          * little later, backing off to 10 ms */
@@ -1078,7 +1042,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
                 us *= 2;
             if ((e = pd_check(pd, NETPOLL_WRITE)))
                 break;
-            e = real_connect(fd, addr, addrlen) < 0 ? errno_get() : 0;
+            e = real_connect(fd, addr, addrlen) < 0 ? sched_errno_get() : 0;
         }
         if (e == EINTR || e == EINPROGRESS || e == EALREADY) {
             /* in progress (EINTR too: the kernel goes on connecting) */
@@ -1089,7 +1053,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
                 int soerr = 0;
                 socklen_t sl = sizeof soerr;
                 if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) {
-                    e = errno_get();
+                    e = sched_errno_get();
                     break;
                 }
                 if (soerr == EINPROGRESS || soerr == EALREADY || soerr == EINTR)
@@ -1108,7 +1072,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
                     real_connect(fd, addr, addrlen);
                     break;
                 }
-                if ((e = errno_get()) != ENOTCONN)
+                if ((e = sched_errno_get()) != ENOTCONN)
                     break;
             }
         } else if (e == EISCONN && !hook) {
@@ -1119,7 +1083,7 @@ int netpoll_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, bool
         gort_mutex_unlock(&pd->wmu);
     pd_release(pd);
     if (e) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     return 0;
@@ -1147,7 +1111,7 @@ int netpoll_close(int fd, bool close_unknown)
         /* no pollDesc (fd beyond the table, out of memory): a plain close
          * (EINTR is not retried: Linux has released the fd either way) */
         int r = real_close(fd);
-        return r < 0 && errno_get() == EINTR ? 0 : r;
+        return r < 0 && sched_errno_get() == EINTR ? 0 : r;
     }
     for (int tries = 0;; tries++) {
         if (!(atomic_fetch_or(&pd->ref, 1) & 1))
@@ -1159,7 +1123,7 @@ int netpoll_close(int fd, bool close_unknown)
         lock(&pd->lock);
         unlock(&pd->lock);
         if (tries > 0 || (atomic_load(&pd->ref) & 1)) {
-            errno_set(EBADF);
+            sched_errno_set(EBADF);
             return -1;
         }
     }
@@ -1192,7 +1156,7 @@ int netpoll_close(int fd, bool close_unknown)
         atomic_store_explicit(&pd->armed, false, memory_order_relaxed);
     }
     int r = real_close(fd);
-    int e = errno_get();
+    int e = sched_errno_get();
     /* clear the closing bit alone: a pd_acquire that saw it may still
      * hold its transient reference and will drop it itself (storing 0
      * here would let that drop wrap the count, and the next close of
@@ -1205,7 +1169,7 @@ int netpoll_close(int fd, bool close_unknown)
      * can no longer come */
     pollers_wake(pd, NULL);
     if (r < 0 && e != EINTR) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     return 0;
@@ -1430,7 +1394,7 @@ int netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout)
         if (!pds || !nodes) {
             free(pds);
             free(nodes);
-            errno_set(ENOMEM);
+            sched_errno_set(ENOMEM);
             return -1;
         }
     }
@@ -1440,11 +1404,7 @@ int netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout)
     if (!armed || (!any && timeout < 0)) {
         /* an fd the poller cannot wait for; or nothing to wait for,
          * forever: poll(2) itself, blocking the thread */
-        gort_entersyscall();
-        r = real_poll(fds, nfds, timeout);
-        int e = errno_get();
-        gort_exitsyscall();
-        errno_set(e);
+        r = NETPOLL_SYSCALL(int, real_poll(fds, nfds, timeout));
         goto out;
     }
     for (;;) {
@@ -1490,11 +1450,11 @@ static int set_deadline(int fd, int modes, int64_t t)
     pollDesc *pd;
     int e = pd_acquire(fd, &pd);
     if (e) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     if (!pd) {
-        errno_set(ENOTSUP);
+        sched_errno_set(ENOTSUP);
         return -1;
     }
     if (t != 0 && t <= gort_nanotime())
@@ -1553,7 +1513,7 @@ static int resolve(const char *host, int port, bool passive, struct addrinfo **r
     /* name lookup may block (DNS): a system call for the scheduler */
     gort_entersyscall();
     int rc = getaddrinfo(host, portstr, &hints, res);
-    int e = errno_get();
+    int e = sched_errno_get();
     gort_exitsyscall();
     if (rc == 0)
         return 0;
@@ -1571,7 +1531,7 @@ static int tcp_socket(const char *host, int port, bool listening)
     struct addrinfo *res;
     int e = resolve(host, port, listening, &res);
     if (e) {
-        errno_set(e);
+        sched_errno_set(e);
         return -1;
     }
     int fd = -1;
@@ -1579,7 +1539,7 @@ static int tcp_socket(const char *host, int port, bool listening)
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = real_socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
-            e = errno_get();
+            e = sched_errno_get();
             continue;
         }
         netpoll_fresh(fd);
@@ -1593,7 +1553,7 @@ static int tcp_socket(const char *host, int port, bool listening)
         }
         if (ok)
             break;
-        e = errno_get();
+        e = sched_errno_get();
         if (listening)
             real_close(fd);   /* never armed */
         else
@@ -1602,7 +1562,7 @@ static int tcp_socket(const char *host, int port, bool listening)
     }
     freeaddrinfo(res);
     if (fd < 0)
-        errno_set(e);
+        sched_errno_set(e);
     return fd;
 }
 

@@ -16,6 +16,7 @@
 #define GORT_SCHED_NETPOLL_H
 
 #include "runtime.h"
+#include "sched/proc.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -102,6 +103,20 @@ static inline G *netpoll_hook_g(void)
         return NULL;
     return gp;
 }
+/* A blocking libc call made from a goroutine as a system call: bracketed
+ * by gort_entersyscall/exitsyscall (sysmon hands the P on), its errno
+ * kept across the bracket (the goroutine may come back on another
+ * thread). The value is the call's. */
+#define NETPOLL_SYSCALL(type, call)                                          \
+    __extension__({                                                          \
+        gort_entersyscall();                                                 \
+        type r_ = (call);                                                    \
+        int e_ = sched_errno_get();                                          \
+        gort_exitsyscall();                                                  \
+        sched_errno_set(e_);                                                 \
+        r_;                                                                  \
+    })
+
 /* The call, parking or blocking as the fd and the caller require. */
 ssize_t netpoll_io(ioreq *r);
 /* The system call alone, once. */
@@ -123,10 +138,6 @@ bool netpoll_setnb(int fd, bool nb);
 void netpoll_sockopt(int fd, int name, const struct timeval *tv);
 /* poll(2) in a goroutine, timeout != 0. */
 int  netpoll_pollfds(struct pollfd *fds, nfds_t nfds, int timeout);
-/* errno through calls the compiler cannot see into (proc.c: errno moves
- * with the goroutine, and __errno_location is const). */
-int  netpoll_errno_get(void);
-void netpoll_errno_set(int e);
 
 /* ---- libc's own calls, bypassing the names hook.c defines (hook.c) ------------ */
 

@@ -153,14 +153,15 @@ static int64_t count_goroutines(void)
 }
 
 /* errno through functions the compiler cannot inline: a goroutine may
- * resume on another thread, whose errno lives elsewhere. */
-static __attribute__((noinline)) int errno_get(void)
+ * resume on another thread, whose errno lives elsewhere, and glibc's
+ * __errno_location is const, so a caller could keep the old address. */
+__attribute__((noinline)) int sched_errno_get(void)
 {
     __asm__ __volatile__("" ::: "memory");
     return errno;
 }
 
-static __attribute__((noinline)) void errno_set(int e)
+__attribute__((noinline)) void sched_errno_set(int e)
 {
     __asm__ __volatile__("" ::: "memory");
     errno = e;
@@ -757,7 +758,7 @@ static void goentry(void *arg)
 {
     G *gp = arg;
     san_after_switch(gp);
-    errno_set(0);
+    sched_errno_set(0);
     gp->frames = NULL;
     gp->panicking = NULL;
     gframe fr;
@@ -833,7 +834,7 @@ static __attribute__((noinline)) void mcall(int action, void (*fn)(G *, void *),
     mp->pending = action;
     mp->pending_fn = fn;
     mp->pending_arg = arg;
-    gp->saved_errno = errno_get();
+    gp->saved_errno = sched_errno_get();
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (sp < gp->minsp)
         gp->minsp = sp;
@@ -842,7 +843,7 @@ static __attribute__((noinline)) void mcall(int action, void (*fn)(G *, void *),
     ctx_switch(&gp->sp, mp->g0->sp);
     /* resumed: mp is stale now */
     san_after_switch(gp);
-    errno_set(gp->saved_errno);
+    sched_errno_set(gp->saved_errno);
 }
 
 /* On g0: run gp until it switches back, then finish what it asked for. */

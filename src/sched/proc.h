@@ -37,6 +37,8 @@ static inline int64_t timer_next(P *pp)
 
 void handoffp(P *pp);                     /* pp lost its M: find it one, or idle it */
 bool sched_running(void);                 /* gort_main running, main not returned */
+int  sched_errno_get(void);               /* errno across a park or a syscall bracket (proc.c) */
+void sched_errno_set(int e);
 
 /* sysmon.c */
 void sysmon_start(void);
