@@ -30,7 +30,9 @@
  *     timespec;
  *   - accept keeps the caller's flags (no close-on-exec unless asked),
  *     SIGPIPE is raised on a socket whose peer is gone, as libc does;
- *   - regular files and stdio work from goroutines (bracketed calls);
+ *   - regular files and stdio work from goroutines (bracketed calls): a
+ *     read(0) on an empty pipe blocks its thread while, on GOMAXPROCS=1,
+ *     the goroutine that writes to it runs on the P sysmon handed on;
  *   - a fork child (no scheduler) gets libc's calls: its sleeps, poll and
  *     close do not park;
  *   - SO_RCVTIMEO ends a parked read with EAGAIN (set before and after
@@ -1212,6 +1214,32 @@ static void test_unix_backlog(void)
     unlink(sa.sun_path);
 }
 
+/* fds 0-2 stay blocking and are read as a system call: with fd 0 a pipe
+ * nobody has written to, a goroutine's read(0) blocks its thread, and on
+ * GOMAXPROCS=1 the goroutine that will write can run only because sysmon
+ * hands the P of that bracketed call to another thread. */
+static void write_later_g(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    gort_sleep(20 * MS);
+    if (write(fd, "in", 2) != 2)
+        abort();
+}
+
+static void test_stdio_bracketed(void)
+{
+    int saved = dup(0), p[2];
+    REQUIRE(saved >= 0 && pipe(p) == 0);
+    REQUIRE(dup2(p[0], 0) == 0);
+    gort_go(write_later_g, (void *)(intptr_t)p[1]);
+    char buf[4] = {0};
+    ssize_t r = read(0, buf, sizeof buf);   /* blocks this thread, not the program */
+    CHECK_MSG(r == 2 && memcmp(buf, "in", 2) == 0, "read(0): %zd", r);
+    CHECK((kernel_flags(0) & O_NONBLOCK) == 0);   /* never made non-blocking */
+    REQUIRE(dup2(saved, 0) == 0);
+    CHECK(close(saved) == 0 && close(p[0]) == 0 && close(p[1]) == 0);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void run(void *arg)
@@ -1228,6 +1256,7 @@ static void run(void *arg)
     test_msg();
     test_sleep();
     test_libc_semantics();
+    test_stdio_bracketed();
     test_fork_child();
     test_review();
     test_unix_backlog();
